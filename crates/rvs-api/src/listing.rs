@@ -1,0 +1,81 @@
+//! What a listing returns: the data ipvsadm's list formats are printed from.
+//! rvsadm formats these exactly as ipvsadm would; it never sees the engine itself.
+
+use core::net::IpAddr;
+use rvs_core::model::{DestConfig, Rates, ServiceConfig, Stats, Timeouts};
+use serde::{Deserialize, Serialize};
+
+/// A real server with its live figures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DestEntry {
+    pub config: DestConfig,
+    pub active_conns: u32,
+    pub inactive_conns: u32,
+    pub persistent_conns: u32,
+    pub stats: Stats,
+    pub rates: Rates,
+}
+
+/// A virtual service with its live figures; `dests` in the kernel's list order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceEntry {
+    pub config: ServiceConfig,
+    pub stats: Stats,
+    pub rates: Rates,
+    pub dests: Vec<DestEntry>,
+}
+
+/// One row of the connection table (`ipvsadm -Lc`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnEntry {
+    /// IP protocol number: 6, 17, 132, or 0 (IPPROTO_IP) for fwmark templates.
+    pub ip_proto: u8,
+    pub client: IpAddr,
+    pub client_port: u16,
+    pub virt: IpAddr,
+    pub virt_port: u16,
+    pub dest: IpAddr,
+    pub dest_port: u16,
+    /// The kernel's state name: "ESTABLISHED", "SYN_RECV", "NONE", "UDP", ...
+    pub state: String,
+    /// Milliseconds until the entry expires.
+    pub expires_ms: u64,
+    /// Persistence engine name and data, when one is in use.
+    pub pe_name: Option<String>,
+    pub pe_data: Option<String>,
+    /// Whether this is a persistence template.
+    pub template: bool,
+    pub fwmark: u32,
+}
+
+/// State of one sync daemon (`--daemon`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncDaemonInfo {
+    /// "master" or "backup".
+    pub role: SyncRole,
+    pub mcast_ifn: String,
+    pub syncid: u8,
+    /// 0 = default (not printed).
+    pub sync_maxlen: u16,
+    pub mcast_group: Option<IpAddr>,
+    /// 0 = default (not printed).
+    pub mcast_port: u16,
+    /// 0 = default (not printed).
+    pub mcast_ttl: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SyncRole {
+    Master,
+    Backup,
+}
+
+/// Everything `rvsadm -L` needs at once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Connection-table size printed in the header (`size=4096`).
+    pub table_size: u32,
+    pub services: Vec<ServiceEntry>,
+    pub timeouts: Timeouts,
+    pub daemons: Vec<SyncDaemonInfo>,
+}

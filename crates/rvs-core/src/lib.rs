@@ -1,0 +1,9 @@
+//! rvs-core: the virtual-server engine, with no I/O and no clock of its own.
+//!
+//! The caller feeds packets and the current time ([`time::Instant`]); the engine
+//! classifies, schedules, tracks connections and rewrites frames in place.
+#![forbid(unsafe_code)]
+
+pub mod model;
+pub mod sched;
+pub mod time;

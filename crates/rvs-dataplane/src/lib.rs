@@ -1,0 +1,1 @@
+//! rvs-dataplane: packet I/O backends, steering, neighbour resolution, workers.

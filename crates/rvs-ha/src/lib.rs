@@ -1,0 +1,1 @@
+//! rvs-ha: keepalived.conf, health checkers, VRRP and the IPVS connection sync protocol.

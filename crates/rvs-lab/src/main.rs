@@ -1,0 +1,6 @@
+//! rvs-lab: the seeds' topologies in network namespaces.
+
+fn main() {
+    eprintln!("rvs-lab: not built yet");
+    std::process::exit(1);
+}
