@@ -1,6 +1,7 @@
 //! rvs-api: the control protocol between rvsadm (or any client) and rvsd.
 #![forbid(unsafe_code)]
 
-pub mod listing;
+pub mod request;
 
 pub use rvs_core::model;
+pub use rvs_core::status as listing;

@@ -6,4 +6,6 @@
 
 pub mod model;
 pub mod sched;
+pub mod status;
 pub mod time;
+pub mod verdict;

@@ -300,3 +300,45 @@ pub struct Rates {
     pub in_bps: u64,
     pub out_bps: u64,
 }
+
+/// A virtual service with its real servers, in the kernel's list order (the most
+/// recently added real server first). This is the unit of desired state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VirtualService {
+    pub config: ServiceConfig,
+    pub dests: Vec<DestConfig>,
+}
+
+/// Settings of one connection-sync daemon (`--start-daemon`, keepalived's
+/// `lvs_sync_daemon`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncDaemonConfig {
+    pub role: SyncRole,
+    /// `--mcast-interface` (ipvsadm's default: eth0).
+    pub mcast_ifn: String,
+    /// `--syncid` 0..=255.
+    pub syncid: u8,
+    /// `--sync-maxlen`, 0 = the kernel's default.
+    pub sync_maxlen: u16,
+    /// `--mcast-group`, `None` = 224.0.0.81 (or ff02::81 if the group is IPv6).
+    pub mcast_group: Option<IpAddr>,
+    /// `--mcast-port`, 0 = 8848.
+    pub mcast_port: u16,
+    /// `--mcast-ttl`, 0 = 1.
+    pub mcast_ttl: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SyncRole {
+    Master,
+    Backup,
+}
+
+impl SyncRole {
+    pub const fn name(self) -> &'static str {
+        match self {
+            SyncRole::Master => "master",
+            SyncRole::Backup => "backup",
+        }
+    }
+}

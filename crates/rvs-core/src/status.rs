@@ -1,8 +1,8 @@
-//! What a listing returns: the data ipvsadm's list formats are printed from.
-//! rvsadm formats these exactly as ipvsadm would; it never sees the engine itself.
+//! Live figures of the engine, as listings return them: the data ipvsadm's list
+//! formats are printed from. rvsadm formats these exactly as ipvsadm would.
 
+use crate::model::{DestConfig, Rates, ServiceConfig, Stats, SyncDaemonConfig, Timeouts};
 use core::net::IpAddr;
-use rvs_core::model::{DestConfig, Rates, ServiceConfig, Stats, Timeouts};
 use serde::{Deserialize, Serialize};
 
 /// A real server with its live figures.
@@ -48,28 +48,6 @@ pub struct ConnEntry {
     pub fwmark: u32,
 }
 
-/// State of one sync daemon (`--daemon`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SyncDaemonInfo {
-    /// "master" or "backup".
-    pub role: SyncRole,
-    pub mcast_ifn: String,
-    pub syncid: u8,
-    /// 0 = default (not printed).
-    pub sync_maxlen: u16,
-    pub mcast_group: Option<IpAddr>,
-    /// 0 = default (not printed).
-    pub mcast_port: u16,
-    /// 0 = default (not printed).
-    pub mcast_ttl: u8,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum SyncRole {
-    Master,
-    Backup,
-}
-
 /// Everything `rvsadm -L` needs at once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
@@ -77,5 +55,5 @@ pub struct Snapshot {
     pub table_size: u32,
     pub services: Vec<ServiceEntry>,
     pub timeouts: Timeouts,
-    pub daemons: Vec<SyncDaemonInfo>,
+    pub daemons: Vec<SyncDaemonConfig>,
 }

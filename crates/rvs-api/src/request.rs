@@ -1,0 +1,107 @@
+//! Requests and replies of the control protocol. Each ipvsadm command maps to one
+//! request; listings return data that the client formats.
+
+use core::net::IpAddr;
+use rvs_core::model::{
+    DestConfig, ServiceConfig, ServiceKey, SyncDaemonConfig, SyncRole, Timeouts,
+};
+use rvs_core::status::{ConnEntry, Snapshot};
+use serde::{Deserialize, Serialize};
+
+/// Protocol version; a server refuses requests of another major version.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Default path of rvsd's control socket.
+pub const DEFAULT_SOCKET: &str = "/run/rvs/rvsd.sock";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    /// `-A`
+    AddService(ServiceConfig),
+    /// `-E`
+    EditService(ServiceConfig),
+    /// `-D`
+    DelService(ServiceKey),
+    /// `-C`
+    Flush,
+    /// `-a`
+    AddDest(ServiceKey, DestConfig),
+    /// `-e`
+    EditDest(ServiceKey, DestConfig),
+    /// `-d`: the real server's address and port.
+    DelDest(ServiceKey, IpAddr, u16),
+    /// `-Z [service]`
+    Zero(Option<ServiceKey>),
+    /// `--set tcp tcpfin udp` (0 keeps the current value).
+    SetTimeouts(Timeouts),
+    /// `--start-daemon`
+    StartDaemon(SyncDaemonConfig),
+    /// `--stop-daemon`
+    StopDaemon(SyncRole),
+    /// Several requests applied as one: all or nothing (`-R`).
+    Batch(Vec<Request>),
+    /// Everything `-L` shows but the connections.
+    GetSnapshot,
+    /// `-Lc`
+    GetConnections,
+    /// Re-read the configuration file (keepalived.conf) and apply the difference.
+    Reload,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reply {
+    Done,
+    Snapshot(Snapshot),
+    Connections(Vec<ConnEntry>),
+}
+
+/// The kind of a refusal, mirroring the errno the kernel would return, so that the
+/// client can print ipvsadm's message for it (ipvsadm's messages depend on the command
+/// and the errno).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ErrorKind {
+    /// EEXIST: service or destination already exists.
+    Exists,
+    /// ESRCH: no such service.
+    NoService,
+    /// ENOENT: no such destination (or scheduler/persistence engine not found).
+    NotFound,
+    /// EINVAL: invalid argument.
+    Invalid,
+    /// EBUSY: e.g. a sync daemon already running.
+    Busy,
+    /// ENOMEM: limits reached.
+    NoMemory,
+    /// EPERM: the peer may not use the socket.
+    Permission,
+    /// EOPNOTSUPP: not supported.
+    Unsupported,
+    /// The protocol version or encoding is wrong.
+    Protocol,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    pub kind: ErrorKind,
+    /// A human explanation (not ipvsadm's wording; rvsadm prints its own from `kind`).
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> ApiError {
+        ApiError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// One message on the wire: a request with the protocol version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub version: u32,
+    pub request: Request,
+}
+
+pub type Response = Result<Reply, ApiError>;

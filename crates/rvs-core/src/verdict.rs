@@ -1,0 +1,137 @@
+//! What the engine says about a frame, and the buffer it works in.
+//!
+//! The engine rewrites frames in place. Encapsulation (TUN) needs room in front of the
+//! packet, so a [`Frame`] is a window into a larger buffer with headroom before it:
+//! the engine may move `start` back (to prepend an outer header) or forward.
+
+use core::net::IpAddr;
+
+/// An Ethernet frame inside a buffer with headroom.
+#[derive(Debug)]
+pub struct Frame<'a> {
+    buf: &'a mut [u8],
+    start: usize,
+    len: usize,
+}
+
+impl<'a> Frame<'a> {
+    /// A frame of `len` bytes starting at `start` in `buf`. Out-of-range values are
+    /// clamped so the frame always lies inside the buffer.
+    pub fn new(buf: &'a mut [u8], start: usize, len: usize) -> Frame<'a> {
+        let start = start.min(buf.len());
+        let len = len.min(buf.len() - start);
+        Frame { buf, start, len }
+    }
+
+    /// The frame's bytes (Ethernet header first).
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf[self.start..self.start + self.len]
+    }
+
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.buf[self.start..self.start + self.len]
+    }
+
+    pub fn start(&self) -> usize {
+        self.start
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bytes available in front of the frame.
+    pub fn headroom(&self) -> usize {
+        self.start
+    }
+
+    /// Bytes available after the frame.
+    pub fn tailroom(&self) -> usize {
+        self.buf.len() - self.start - self.len
+    }
+
+    /// Grow the frame at the front by `n` bytes (the new bytes are uninitialised
+    /// garbage for the caller to fill). Returns false, changing nothing, without room.
+    pub fn push_front(&mut self, n: usize) -> bool {
+        if n > self.start {
+            return false;
+        }
+        self.start -= n;
+        self.len += n;
+        true
+    }
+
+    /// Drop `n` bytes from the front. Returns false, changing nothing, if too short.
+    pub fn pull_front(&mut self, n: usize) -> bool {
+        if n > self.len {
+            return false;
+        }
+        self.start += n;
+        self.len -= n;
+        true
+    }
+
+    /// Set the frame length (within the buffer). Returns false if there is no room.
+    pub fn set_len(&mut self, len: usize) -> bool {
+        if len > self.buf.len() - self.start {
+            return false;
+        }
+        self.len = len;
+        true
+    }
+
+    /// The whole underlying buffer and the frame's offset in it.
+    pub fn raw_mut(&mut self) -> (&mut [u8], usize) {
+        (self.buf, self.start)
+    }
+}
+
+/// Where a forwarded frame goes. The data plane resolves `next_hop` through the
+/// kernel's routing and neighbour tables and fills in the Ethernet addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Egress {
+    /// The address to route towards: the real server (NAT, DR, TUN outer
+    /// destination, FULLNAT) or the client (replies).
+    pub next_hop: IpAddr,
+    /// DR: the real server must be reached on-link (its MAC on the shared LAN), never
+    /// through a gateway.
+    pub on_link: bool,
+}
+
+/// Why the engine dropped a frame; counted per reason by the data plane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// Too short or malformed headers.
+    Malformed,
+    /// A checksum did not verify.
+    BadChecksum,
+    /// IP fragments are not balanced (the kernel reassembles first; rvs does not).
+    Fragment,
+    /// The service has no usable real server.
+    NoDestination,
+    /// The connection table is full and the policy refused a new entry.
+    TableFull,
+    /// A packet that does not start a connection and matches none (e.g. a spoofed reply).
+    NoConnection,
+    /// The real server of the connection is gone (expire_nodest_conn).
+    DestRemoved,
+    /// No room in the buffer to encapsulate.
+    NoHeadroom,
+    /// The packet would not fit the egress MTU.
+    TooBig,
+}
+
+/// The engine's decision about one frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The frame was rewritten; transmit it towards `Egress`.
+    Forward(Egress),
+    /// Not for rvs: let the kernel handle it unchanged.
+    Pass,
+    /// Drop it, for this reason.
+    Drop(DropReason),
+}
