@@ -48,6 +48,13 @@ pub enum Request {
     Reload,
 }
 
+impl Request {
+    /// Whether the request only reads (listings) and never changes the desired state.
+    pub const fn is_query(&self) -> bool {
+        matches!(self, Request::GetSnapshot | Request::GetConnections)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Reply {
     Done,
@@ -62,13 +69,13 @@ pub enum Reply {
 pub enum ErrorKind {
     /// EEXIST: service or destination already exists.
     Exists,
-    /// ESRCH: no such service.
+    /// ESRCH: no such service (also: no sync daemon of that role to stop).
     NoService,
     /// ENOENT: no such destination (or scheduler/persistence engine not found).
     NotFound,
     /// EINVAL: invalid argument.
     Invalid,
-    /// EBUSY: e.g. a sync daemon already running.
+    /// EBUSY: the resource is in use.
     Busy,
     /// ENOMEM: limits reached.
     NoMemory,
@@ -78,6 +85,28 @@ pub enum ErrorKind {
     Unsupported,
     /// The protocol version or encoding is wrong.
     Protocol,
+    /// ERANGE: a value out of range (the kernel's answer to a negative weight or a
+    /// lower threshold above the upper one).
+    Range,
+}
+
+impl ErrorKind {
+    /// The errno name the kernel would have returned ("EEXIST", ...); `Protocol` has
+    /// no errno and answers "EPROTO".
+    pub const fn errno_name(self) -> &'static str {
+        match self {
+            ErrorKind::Exists => "EEXIST",
+            ErrorKind::NoService => "ESRCH",
+            ErrorKind::NotFound => "ENOENT",
+            ErrorKind::Invalid => "EINVAL",
+            ErrorKind::Busy => "EBUSY",
+            ErrorKind::NoMemory => "ENOMEM",
+            ErrorKind::Permission => "EPERM",
+            ErrorKind::Unsupported => "EOPNOTSUPP",
+            ErrorKind::Protocol => "EPROTO",
+            ErrorKind::Range => "ERANGE",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
