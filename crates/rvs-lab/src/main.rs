@@ -1,6 +1,145 @@
-//! rvs-lab: the seeds' topologies in network namespaces.
+//! rvs-lab: see LVS load balancing work in network namespaces.
 
-fn main() {
-    eprintln!("rvs-lab: not built yet");
-    std::process::exit(1);
+use clap::{Parser, Subcommand};
+use rvs_lab::netns::Lab;
+use rvs_lab::topology::Mode;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "rvs-lab", version, about = "Network-namespace labs for rvs")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Build a director with real servers, balance HTTP requests, show the result.
+    Demo {
+        /// Forwarding method: nat, dr, tun or fullnat.
+        #[arg(long, default_value = "nat")]
+        mode: String,
+        /// Scheduler (rr, wrr, lc, wlc, sed, nq, dh, sh, lblc, lblcr, mh, fo, ovf, twos).
+        #[arg(long, default_value = "rr")]
+        scheduler: String,
+        /// Number of real servers (1..=9).
+        #[arg(long, default_value_t = 3)]
+        servers: usize,
+        /// Number of requests.
+        #[arg(long, short = 'n', default_value_t = 6)]
+        requests: usize,
+        /// Weights, comma-separated, rs1 first (e.g. 1,3).
+        #[arg(long, value_delimiter = ',')]
+        weights: Vec<u32>,
+    },
+    /// Run a real server's responder (used inside lab namespaces).
+    Serve {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        tcp: Vec<SocketAddr>,
+        #[arg(long)]
+        udp: Vec<SocketAddr>,
+    },
+    /// Make requests to a target and print who answered (used inside lab namespaces).
+    Fetch {
+        #[arg(long)]
+        target: SocketAddr,
+        #[arg(long, default_value_t = 1)]
+        count: usize,
+        /// Ask over UDP instead of HTTP.
+        #[arg(long)]
+        udp: bool,
+        /// Per-request timeout in milliseconds.
+        #[arg(long, default_value_t = 3000)]
+        timeout_ms: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Cmd::Demo {
+            mode,
+            scheduler,
+            servers,
+            requests,
+            weights,
+        } => {
+            let Some(mode) = Mode::parse(&mode) else {
+                eprintln!("rvs-lab: unknown mode '{mode}' (nat, dr, tun, fullnat)");
+                return ExitCode::from(2);
+            };
+            if !(1..=9).contains(&servers) {
+                eprintln!("rvs-lab: --servers must be 1..=9");
+                return ExitCode::from(2);
+            }
+            if let Err(e) = rvs_lab::demo::preflight() {
+                eprintln!("rvs-lab: {e}");
+                return ExitCode::FAILURE;
+            }
+            let lab = Lab::new(&format!("rvsdemo{}-", std::process::id()));
+            let on_signal = lab.clone();
+            let _ = ctrlc::set_handler(move || {
+                eprintln!("\nrvs-lab: interrupted, tearing down");
+                on_signal.cleanup();
+                std::process::exit(130);
+            });
+            let opts = rvs_lab::demo::DemoOptions {
+                mode,
+                scheduler,
+                servers,
+                requests,
+                weights,
+            };
+            let result = rvs_lab::demo::run(&opts, &lab);
+            lab.cleanup();
+            match result {
+                Ok(()) => {
+                    println!("\nlab torn down.");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("rvs-lab: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Cmd::Serve { name, tcp, udp } => match rvs_lab::responder::serve(&name, &tcp, &udp) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("rvs-lab serve: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Cmd::Fetch {
+            target,
+            count,
+            udp,
+            timeout_ms,
+        } => {
+            let timeout = Duration::from_millis(timeout_ms);
+            let mut failed = false;
+            for i in 1..=count {
+                let answer = if udp {
+                    rvs_lab::client::udp_ask(target, timeout)
+                } else {
+                    rvs_lab::client::http_get(target, timeout)
+                };
+                match answer {
+                    Ok(who) => println!("request {i:>2} -> {who}"),
+                    Err(e) => {
+                        failed = true;
+                        println!("request {i:>2} -> error: {e}");
+                    }
+                }
+            }
+            if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+    }
 }
