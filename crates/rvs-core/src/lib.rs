@@ -4,8 +4,12 @@
 //! classifies, schedules, tracks connections and rewrites frames in place.
 #![forbid(unsafe_code)]
 
+pub mod conn;
+pub mod estimator;
 pub mod model;
+pub mod persist;
 pub mod sched;
+pub mod stats;
 pub mod status;
 pub mod time;
 pub mod verdict;

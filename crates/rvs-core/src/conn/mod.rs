@@ -1,0 +1,47 @@
+//! Connection tracking: the table of connections and persistence templates, the TCP,
+//! UDP and SCTP state machines with their timeouts, and the per-real-server load
+//! counters with the overload thresholds. Semantics follow Linux 6.1 IPVS
+//! (`ip_vs_conn.c`, `ip_vs_proto_{tcp,udp,sctp}.c`, `ip_vs_core.c`).
+//!
+//! # How the engine uses it
+//!
+//! ```text
+//! client packet  --InKey-->  table.process_in(&key, event, now)
+//!     Some((conn, t))  -> reuse::decide(&conn, event, dest_status, policy)
+//!                           Keep        -> forward to conn.dest (rewrite per conn.flags)
+//!                           Reschedule  -> table.expire_now(conn.id), then as a miss
+//!                           Drop        -> drop
+//!     None             -> if the packet may open a connection: schedule a real server
+//!                         (persistence: persist::template_key + lookup_template /
+//!                         insert a template), then table.insert(NewConn{..}, now)
+//!                         and table.on_packet(id, Direction::In, event, now)
+//! reply packet   --OutKey--> table.process_out(&key, event, now)   (NAT, FULLNAT)
+//! every ~100 ms  table.expire(now, budget)
+//! ```
+//!
+//! Each entry is bound to its real server's [`DestCounters`] (shared `Arc`), which the
+//! table keeps right by itself: new entries count as inactive (templates as
+//! persistent), state changes move them between active and inactive, removal uncounts
+//! them and re-evaluates the OVERLOAD flag. One-packet (`-o`) connections are never
+//! inserted: the engine forwards the packet and only counts it in the stats.
+//!
+//! What the sync daemon needs is in [`Conn`] (export, through
+//! [`ConnTable::for_each`]) and [`NewConn`] with [`SyncedState`] (import).
+
+mod entry;
+mod key;
+mod load;
+pub mod reuse;
+pub mod sctp;
+mod state;
+mod table;
+pub mod tcp;
+
+pub use entry::{Conn, ConnFlags, ConnId, NewConn, SyncedState};
+pub use key::{Endpoint, InKey, OutKey};
+pub use load::{DestCounters, LoadKind, LoadSnapshot};
+pub use state::{Activity, ConnState, Direction, PacketEvent, TimeoutTable, Transition};
+pub use table::{
+    ConfigError, ConnTable, ConnTableConfig, ExpiryHook, InsertError, TableCounters, MAX_SHARDS,
+    RECLAIM_SCAN,
+};

@@ -1,0 +1,1108 @@
+//! The connection table: sharded, bounded, allocation-free on the packet path.
+//!
+//! Layout. The table has a power-of-two number of shards, each behind its own mutex
+//! (held for a few hundred nanoseconds at most; no global lock is ever taken per
+//! packet). A shard owns a slab of fixed-size entries reserved up front, a free list,
+//! and one `hashbrown::HashTable<u32>` index holding, for each entry, its in-key and
+//! (NAT/FULLNAT) its out-key. The index is reserved at four times the shard's capacity
+//! so it never grows (and rehashes in place at worst): inserting never allocates.
+//!
+//! Sharding. A connection lives in the shard of its client endpoint, which both of its
+//! keys contain (the source of client packets, the destination of NAT replies), so one
+//! lock covers both lookups. FULLNAT replies are addressed to the local endpoint
+//! instead: the FULLNAT port allocator must pick a local port whose
+//! [`ConnTable::shard_of`] equals the client's (about `shards` tries on average, the way
+//! DPVS matches local ports to cores). Templates live in the shard of their own key.
+//!
+//! Memory bound and full-table policy. `max_entries` is split evenly between shards.
+//! When a shard is full, an insert first reclaims expired entries of that shard (up to
+//! [`RECLAIM_SCAN`] slots from its sweep cursor); if none is free after that, the new
+//! connection is refused with [`InsertError::Full`] and counted in
+//! [`TableCounters::refused_full`]. Existing connections are never evicted.
+//!
+//! Expiry. Time is injected. A lookup that finds an expired entry removes it and reports
+//! a miss (lazy expiry); [`ConnTable::expire`] sweeps a bounded number of slots for
+//! entries nobody looked up. Removal unbinds the entry from its real server's counters,
+//! drops its link to a controlling template, and calls the expiry hook (set at
+//! construction; the engine uses it to release FULLNAT ports). A template that still
+//! controls connections is not removed when its timer runs out: its timer restarts, as
+//! in the kernel.
+
+use super::entry::{Conn, ConnFlags, ConnId, NewConn};
+use super::key::{Endpoint, InKey, OutKey, RawAddr};
+use super::load::{DestCounters, LoadKind};
+use super::state::{self, ConnState, Direction, PacketEvent, TimeoutTable, Transition};
+use crate::model::{ForwardMethod, Timeouts};
+use crate::time::Instant;
+use core::fmt;
+use core::hash::BuildHasher;
+use core::sync::atomic::{AtomicUsize, Ordering};
+use hashbrown::{DefaultHashBuilder, HashTable};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// How many slots a full shard scans for expired entries before refusing an insert.
+pub const RECLAIM_SCAN: usize = 256;
+
+/// Maximum number of shards.
+pub const MAX_SHARDS: usize = 1024;
+
+/// Sizing of a [`ConnTable`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnTableConfig {
+    /// Upper bound on entries (connections and templates together).
+    pub max_entries: usize,
+    /// Number of shards, a power of two in 1..=[`MAX_SHARDS`].
+    pub shards: usize,
+}
+
+impl Default for ConnTableConfig {
+    fn default() -> Self {
+        ConnTableConfig {
+            max_entries: 1 << 20,
+            shards: 64,
+        }
+    }
+}
+
+/// A sizing the table cannot use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    ShardsNotPowerOfTwo(usize),
+    TooManyShards(usize),
+    /// `max_entries` is 0 or does not fit slot numbers (at most 2^31 entries).
+    BadMaxEntries(usize),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::ShardsNotPowerOfTwo(n) => {
+                write!(f, "connection table shards must be a power of two, got {n}")
+            }
+            ConfigError::TooManyShards(n) => {
+                write!(
+                    f,
+                    "connection table shards must be at most {MAX_SHARDS}, got {n}"
+                )
+            }
+            ConfigError::BadMaxEntries(n) => {
+                write!(
+                    f,
+                    "connection table size must be between 1 and 2^31 entries, got {n}"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Why an entry was not created. Nothing changed in the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InsertError {
+    /// The shard is full of live entries (see the module documentation).
+    Full,
+    /// A live entry with the same in-key exists.
+    Exists(ConnId),
+    /// A FULLNAT connection without a local endpoint.
+    MissingLocal,
+    /// The FULLNAT local endpoint is not in the client's shard.
+    LocalShardMismatch,
+    /// Client and virtual addresses (or real server and local) of different families.
+    FamilyMismatch,
+}
+
+impl fmt::Display for InsertError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InsertError::Full => f.write_str("connection table full: new connection refused"),
+            InsertError::Exists(_) => f.write_str("a connection with this key already exists"),
+            InsertError::MissingLocal => f.write_str("FULLNAT connection without a local address"),
+            InsertError::LocalShardMismatch => {
+                f.write_str("FULLNAT local port is not in the client's connection-table shard")
+            }
+            InsertError::FamilyMismatch => f.write_str("addresses of different families"),
+        }
+    }
+}
+
+impl std::error::Error for InsertError {}
+
+/// Event counters of the table, summed over shards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TableCounters {
+    pub inserted: u64,
+    /// Entries removed because their timer ran out (lazily, by reclaim or by sweep).
+    pub expired: u64,
+    /// New connections refused because their shard was full.
+    pub refused_full: u64,
+}
+
+/// Called for every entry leaving the table, with the shard lock held: it must be quick
+/// and must not call back into the table.
+pub type ExpiryHook = Box<dyn Fn(&Conn) + Send + Sync>;
+
+// Entry.live bits.
+const LIVE: u8 = 1;
+const IN_HASHED: u8 = 2;
+const OUT_HASHED: u8 = 4;
+// Entry.fam bits.
+const AF_V6: u8 = 1;
+const DAF_V6: u8 = 2;
+const NO_SLOT: u32 = u32::MAX;
+
+/// One slot of a shard's slab (128 bytes on 64-bit targets).
+#[derive(Debug, Default)]
+struct Entry {
+    caddr: [u8; 16],
+    vaddr: [u8; 16],
+    daddr: [u8; 16],
+    laddr: [u8; 16],
+    expires: u64,
+    counters: Option<Arc<DestCounters>>,
+    control_slot: u32,
+    control_gen: u32,
+    gen: u32,
+    timeout_ms: u32,
+    fwmark: u32,
+    service: u32,
+    dest_id: u32,
+    n_control: u32,
+    flags: u32,
+    cport: u16,
+    vport: u16,
+    dport: u16,
+    lport: u16,
+    proto: u8,
+    state: u8,
+    fam: u8,
+    live: u8,
+}
+
+impl Entry {
+    fn flags(&self) -> ConnFlags {
+        ConnFlags(self.flags)
+    }
+
+    fn is_fullnat(&self) -> bool {
+        self.flags & ConnFlags::FWD_MASK == ConnFlags::FULLNAT
+    }
+
+    fn state(&self) -> ConnState {
+        ConnState::from_raw(self.proto, self.flags().is_template(), self.state as u16)
+            .unwrap_or(ConnState::initial(self.proto, self.flags().is_template()))
+    }
+
+    fn af_v6(&self) -> bool {
+        self.fam & AF_V6 != 0
+    }
+
+    fn daf_v6(&self) -> bool {
+        self.fam & DAF_V6 != 0
+    }
+
+    fn in_key(&self) -> RawInKey {
+        RawInKey {
+            template: self.flags().is_template(),
+            proto: self.proto,
+            v6: self.af_v6(),
+            caddr: self.caddr,
+            cport: self.cport,
+            vaddr: self.vaddr,
+            vport: self.vport,
+        }
+    }
+
+    /// The reply's (source, destination): real server → client or local endpoint.
+    fn out_key(&self) -> RawOutKey {
+        let (caddr, cport, cv6) = if self.is_fullnat() {
+            (self.laddr, self.lport, self.daf_v6())
+        } else {
+            (self.caddr, self.cport, self.af_v6())
+        };
+        RawOutKey {
+            proto: self.proto,
+            sv6: self.daf_v6(),
+            saddr: self.daddr,
+            sport: self.dport,
+            cv6,
+            caddr,
+            cport,
+        }
+    }
+
+    fn load_kind(&self) -> LoadKind {
+        let f = self.flags();
+        if f.is_template() {
+            LoadKind::Persistent
+        } else if f.is_inactive() {
+            LoadKind::Inactive
+        } else {
+            LoadKind::Active
+        }
+    }
+
+    fn endpoint(bytes: [u8; 16], v6: bool, port: u16) -> Endpoint {
+        Endpoint::new(RawAddr { bytes, v6 }.to_ip(), port)
+    }
+
+    fn to_conn(&self, id: ConnId) -> Conn {
+        Conn {
+            id,
+            proto: self.proto,
+            client: Self::endpoint(self.caddr, self.af_v6(), self.cport),
+            virt: Self::endpoint(self.vaddr, self.af_v6(), self.vport),
+            dest: Self::endpoint(self.daddr, self.daf_v6(), self.dport),
+            local: self
+                .is_fullnat()
+                .then(|| Self::endpoint(self.laddr, self.daf_v6(), self.lport)),
+            fwmark: self.fwmark,
+            service: self.service,
+            dest_id: self.dest_id,
+            flags: self.flags(),
+            state: self.state(),
+            timeout_ms: self.timeout_ms,
+            expires: Instant::from_millis(self.expires),
+            control: (self.control_slot != NO_SLOT).then_some(ConnId {
+                slot: self.control_slot,
+                gen: self.control_gen,
+            }),
+            n_control: self.n_control,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct RawInKey {
+    template: bool,
+    proto: u8,
+    v6: bool,
+    caddr: [u8; 16],
+    cport: u16,
+    vaddr: [u8; 16],
+    vport: u16,
+}
+
+impl RawInKey {
+    fn new(key: &InKey, template: bool) -> Option<RawInKey> {
+        let c = RawAddr::from_ip(key.client.addr);
+        let v = RawAddr::from_ip(key.virt.addr);
+        (c.v6 == v.v6).then_some(RawInKey {
+            template,
+            proto: key.proto,
+            v6: c.v6,
+            caddr: c.bytes,
+            cport: key.client.port,
+            vaddr: v.bytes,
+            vport: key.virt.port,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct RawOutKey {
+    proto: u8,
+    sv6: bool,
+    saddr: [u8; 16],
+    sport: u16,
+    cv6: bool,
+    caddr: [u8; 16],
+    cport: u16,
+}
+
+impl RawOutKey {
+    fn new(key: &OutKey) -> RawOutKey {
+        let s = RawAddr::from_ip(key.server.addr);
+        let c = RawAddr::from_ip(key.client.addr);
+        RawOutKey {
+            proto: key.proto,
+            sv6: s.v6,
+            saddr: s.bytes,
+            sport: key.server.port,
+            cv6: c.v6,
+            caddr: c.bytes,
+            cport: key.client.port,
+        }
+    }
+}
+
+/// Index values: slot << 1 | 1 for out-keys.
+const OUT_BIT: u32 = 1;
+
+struct ShardInner {
+    slab: Vec<Entry>,
+    free: Vec<u32>,
+    index: HashTable<u32>,
+    len: usize,
+    cursor: usize,
+    inserted: u64,
+    expired: u64,
+    refused_full: u64,
+}
+
+#[repr(align(128))]
+struct Shard {
+    inner: Mutex<ShardInner>,
+}
+
+/// The connection table. Shared by every worker (`&ConnTable` is `Sync`).
+pub struct ConnTable {
+    shards: Box<[Shard]>,
+    shard_bits: u32,
+    per_shard: usize,
+    max_entries: usize,
+    hasher: DefaultHashBuilder,
+    timeouts: TimeoutTable,
+    hook: Option<ExpiryHook>,
+    len: AtomicUsize,
+    sweep_shard: AtomicUsize,
+}
+
+impl fmt::Debug for ConnTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnTable")
+            .field("shards", &self.shards.len())
+            .field("max_entries", &self.max_entries)
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+/// Control links to drop once the shard lock is released (templates may live in other
+/// shards; never holding two shard locks at once rules out deadlocks).
+struct Unlinks {
+    ids: [ConnId; 32],
+    n: usize,
+}
+
+impl Unlinks {
+    fn new() -> Self {
+        Unlinks {
+            ids: [ConnId {
+                slot: NO_SLOT,
+                gen: 0,
+            }; 32],
+            n: 0,
+        }
+    }
+    fn push(&mut self, id: Option<ConnId>) {
+        if let Some(id) = id {
+            if self.n < self.ids.len() {
+                self.ids[self.n] = id;
+                self.n += 1;
+            }
+        }
+    }
+    fn is_full(&self) -> bool {
+        self.n == self.ids.len()
+    }
+}
+
+impl ConnTable {
+    /// A table with no expiry hook.
+    pub fn new(config: ConnTableConfig) -> Result<ConnTable, ConfigError> {
+        Self::with_hook(config, None)
+    }
+
+    /// A table whose `hook` sees every entry that leaves it.
+    pub fn with_hook(
+        config: ConnTableConfig,
+        hook: Option<ExpiryHook>,
+    ) -> Result<ConnTable, ConfigError> {
+        let n = config.shards;
+        if n == 0 || !n.is_power_of_two() {
+            return Err(ConfigError::ShardsNotPowerOfTwo(n));
+        }
+        if n > MAX_SHARDS {
+            return Err(ConfigError::TooManyShards(n));
+        }
+        if config.max_entries == 0 || config.max_entries > (1 << 31) {
+            return Err(ConfigError::BadMaxEntries(config.max_entries));
+        }
+        let per_shard = config.max_entries.div_ceil(n);
+        let shards = (0..n)
+            .map(|_| Shard {
+                inner: Mutex::new(ShardInner {
+                    slab: Vec::with_capacity(per_shard),
+                    free: Vec::with_capacity(per_shard),
+                    index: HashTable::with_capacity(per_shard * 4),
+                    len: 0,
+                    cursor: 0,
+                    inserted: 0,
+                    expired: 0,
+                    refused_full: 0,
+                }),
+            })
+            .collect();
+        Ok(ConnTable {
+            shards,
+            shard_bits: n.trailing_zeros(),
+            per_shard,
+            max_entries: config.max_entries,
+            hasher: DefaultHashBuilder::default(),
+            timeouts: TimeoutTable::default(),
+            hook,
+            len: AtomicUsize::new(0),
+            sweep_shard: AtomicUsize::new(0),
+        })
+    }
+
+    /// Live entries (connections and templates).
+    pub fn len(&self) -> usize {
+        self.len.load(Ordering::Relaxed)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn max_entries(&self) -> usize {
+        self.max_entries
+    }
+
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Per-state timeouts (`--set`, `--timeout`).
+    pub fn timeouts(&self) -> &TimeoutTable {
+        &self.timeouts
+    }
+
+    /// `--set tcp tcpfin udp` (0 keeps a value).
+    pub fn set_timeouts(&self, t: Timeouts) {
+        self.timeouts.set(t)
+    }
+
+    /// The shard of a client endpoint (also of a FULLNAT local endpoint).
+    pub fn shard_of(&self, addr: core::net::IpAddr, port: u16) -> usize {
+        let a = RawAddr::from_ip(addr);
+        self.shard_from_hash(self.hasher.hash_one((a.bytes, a.v6, port)))
+    }
+
+    fn shard_from_hash(&self, h: u64) -> usize {
+        if self.shard_bits == 0 {
+            0
+        } else {
+            (h >> (64 - self.shard_bits)) as usize
+        }
+    }
+
+    fn shard_of_raw(&self, bytes: [u8; 16], v6: bool, port: u16) -> usize {
+        self.shard_from_hash(self.hasher.hash_one((bytes, v6, port)))
+    }
+
+    fn in_shard(&self, k: &RawInKey) -> usize {
+        if k.template {
+            self.shard_from_hash(self.hasher.hash_one(k))
+        } else {
+            self.shard_of_raw(k.caddr, k.v6, k.cport)
+        }
+    }
+
+    fn lock(&self, shard: usize) -> MutexGuard<'_, ShardInner> {
+        // A panic while holding a shard lock would be a bug; the shard's data stays
+        // consistent between operations, so keep serving rather than propagate poison.
+        self.shards[shard]
+            .inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn id_of(&self, shard: usize, local: u32, gen: u32) -> ConnId {
+        ConnId {
+            slot: (local << self.shard_bits) | shard as u32,
+            gen,
+        }
+    }
+
+    fn split(&self, id: ConnId) -> (usize, u32) {
+        let mask = (1u32 << self.shard_bits) - 1;
+        ((id.slot & mask) as usize, id.slot >> self.shard_bits)
+    }
+
+    fn hash_index(&self, value: u32, slab: &[Entry]) -> u64 {
+        let e = &slab[(value >> 1) as usize];
+        if value & OUT_BIT != 0 {
+            self.hasher.hash_one(e.out_key())
+        } else {
+            self.hasher.hash_one(e.in_key())
+        }
+    }
+
+    fn find_in(&self, inner: &ShardInner, k: &RawInKey) -> Option<u32> {
+        let h = self.hasher.hash_one(k);
+        inner
+            .index
+            .find(h, |&v| {
+                v & OUT_BIT == 0 && inner.slab[(v >> 1) as usize].in_key() == *k
+            })
+            .map(|&v| v >> 1)
+    }
+
+    fn find_out(&self, inner: &ShardInner, k: &RawOutKey) -> Option<u32> {
+        let h = self.hasher.hash_one(k);
+        inner
+            .index
+            .find(h, |&v| {
+                let e = &inner.slab[(v >> 1) as usize];
+                v & OUT_BIT != 0 && !e.flags().is_template() && e.out_key() == *k
+            })
+            .map(|&v| v >> 1)
+    }
+
+    /// Look up the connection of a client → virtual packet. Expired entries are removed
+    /// and reported as misses.
+    pub fn lookup_in(&self, key: &InKey, now: Instant) -> Option<Conn> {
+        let k = RawInKey::new(key, false)?;
+        self.lookup_raw(self.in_shard(&k), now, |t, inner| t.find_in(inner, &k))
+    }
+
+    /// Look up the connection of a real server → client reply (NAT, FULLNAT).
+    pub fn lookup_out(&self, key: &OutKey, now: Instant) -> Option<Conn> {
+        let k = RawOutKey::new(key);
+        let shard = self.shard_of_raw(k.caddr, k.cv6, k.cport);
+        self.lookup_raw(shard, now, |t, inner| t.find_out(inner, &k))
+    }
+
+    /// Look up a persistence template by its key ([`crate::persist::template_key`]).
+    pub fn lookup_template(&self, key: &InKey, now: Instant) -> Option<Conn> {
+        let k = RawInKey::new(key, true)?;
+        self.lookup_raw(self.in_shard(&k), now, |t, inner| t.find_in(inner, &k))
+    }
+
+    fn lookup_raw(
+        &self,
+        shard: usize,
+        now: Instant,
+        find: impl Fn(&Self, &ShardInner) -> Option<u32>,
+    ) -> Option<Conn> {
+        let mut unlinks = Unlinks::new();
+        let found = {
+            let mut inner = self.lock(shard);
+            match find(self, &inner) {
+                Some(local) => {
+                    if self.expire_if_due(&mut inner, shard, local, now, &mut unlinks) {
+                        None
+                    } else {
+                        let e = &inner.slab[local as usize];
+                        Some(e.to_conn(self.id_of(shard, local, e.gen)))
+                    }
+                }
+                None => None,
+            }
+        };
+        self.run_unlinks(&unlinks);
+        found
+    }
+
+    /// Look up and apply a packet in one step (the data path's usual call): finds the
+    /// entry by `key`, moves its state, restarts its timer, and returns the entry as it
+    /// is after the packet together with the transition.
+    pub fn process_in(
+        &self,
+        key: &InKey,
+        event: PacketEvent,
+        now: Instant,
+    ) -> Option<(Conn, Transition)> {
+        let k = RawInKey::new(key, false)?;
+        self.process_raw(self.in_shard(&k), Direction::In, event, now, |t, inner| {
+            t.find_in(inner, &k)
+        })
+    }
+
+    /// Like [`ConnTable::process_in`] for a reply (NAT, FULLNAT).
+    pub fn process_out(
+        &self,
+        key: &OutKey,
+        event: PacketEvent,
+        now: Instant,
+    ) -> Option<(Conn, Transition)> {
+        let k = RawOutKey::new(key);
+        let shard = self.shard_of_raw(k.caddr, k.cv6, k.cport);
+        self.process_raw(shard, Direction::Out, event, now, |t, inner| {
+            t.find_out(inner, &k)
+        })
+    }
+
+    /// Apply a packet to the entry `id` (e.g. the first packet of a connection just
+    /// inserted). `None` if the entry is gone.
+    pub fn on_packet(
+        &self,
+        id: ConnId,
+        dir: Direction,
+        event: PacketEvent,
+        now: Instant,
+    ) -> Option<(Conn, Transition)> {
+        let (shard, local) = self.split(id);
+        self.process_raw(shard, dir, event, now, |_, inner| {
+            let e = inner.slab.get(local as usize)?;
+            (e.live & LIVE != 0 && e.gen == id.gen).then_some(local)
+        })
+    }
+
+    fn process_raw(
+        &self,
+        shard: usize,
+        dir: Direction,
+        event: PacketEvent,
+        now: Instant,
+        find: impl Fn(&Self, &ShardInner) -> Option<u32>,
+    ) -> Option<(Conn, Transition)> {
+        let mut unlinks = Unlinks::new();
+        let result = {
+            let mut inner = self.lock(shard);
+            match find(self, &inner) {
+                Some(local) if !self.expire_if_due(&mut inner, shard, local, now, &mut unlinks) => {
+                    let e = &mut inner.slab[local as usize];
+                    let t = state::apply(
+                        e.state(),
+                        e.flags().no_output(),
+                        e.flags().is_inactive(),
+                        dir,
+                        event,
+                    );
+                    if t.cleared_no_output {
+                        e.flags &= !ConnFlags::NOOUTPUT;
+                    }
+                    if t.to != t.from {
+                        e.state = t.to.to_raw() as u8;
+                    }
+                    if let Some(change) = t.activity {
+                        match change {
+                            state::Activity::BecameActive => e.flags &= !ConnFlags::INACTIVE,
+                            state::Activity::BecameInactive => e.flags |= ConnFlags::INACTIVE,
+                        }
+                        if let Some(c) = &e.counters {
+                            c.apply(change);
+                        }
+                    }
+                    if !e.flags().is_template() {
+                        // Each packet re-arms the timer with the (new) state's timeout.
+                        e.timeout_ms = self.timeouts.millis(t.to);
+                    }
+                    e.expires = now.as_millis().saturating_add(e.timeout_ms as u64);
+                    Some((e.to_conn(self.id_of(shard, local, e.gen)), t))
+                }
+                _ => None,
+            }
+        };
+        self.run_unlinks(&unlinks);
+        result
+    }
+
+    /// Create an entry. Binds it to its real server's counters (as inactive, or as
+    /// persistent for a template) and links it to its controlling template, whose
+    /// timer restarts.
+    pub fn insert(&self, new: NewConn, now: Instant) -> Result<Conn, InsertError> {
+        let c = RawAddr::from_ip(new.client.addr);
+        let v = RawAddr::from_ip(new.virt.addr);
+        let d = RawAddr::from_ip(new.dest.addr);
+        if c.v6 != v.v6 {
+            return Err(InsertError::FamilyMismatch);
+        }
+        let fullnat = matches!(new.method, ForwardMethod::FullNat) && !new.template;
+        let l = if fullnat {
+            let local = new.local.ok_or(InsertError::MissingLocal)?;
+            let l = RawAddr::from_ip(local.addr);
+            if l.v6 != d.v6 {
+                return Err(InsertError::FamilyMismatch);
+            }
+            Some((l, local.port))
+        } else {
+            None
+        };
+        let kin = RawInKey {
+            template: new.template,
+            proto: new.proto,
+            v6: c.v6,
+            caddr: c.bytes,
+            cport: new.client.port,
+            vaddr: v.bytes,
+            vport: new.virt.port,
+        };
+        let shard = self.in_shard(&kin);
+        if let Some((l, lport)) = l {
+            if self.shard_of_raw(l.bytes, l.v6, lport) != shard {
+                return Err(InsertError::LocalShardMismatch);
+            }
+        }
+
+        let mut flags = ConnFlags::for_new(new.method, new.template, false).0;
+        let mut st = ConnState::initial(new.proto, new.template);
+        if let Some(s) = new.synced {
+            let keep = ConnFlags::INACTIVE | ConnFlags::NOOUTPUT;
+            flags = (flags & !keep) | (s.flags.0 & keep) | ConnFlags::SYNC;
+            if !fullnat && !ConnFlags::replies_through_director(new.method) {
+                flags |= ConnFlags::NOOUTPUT;
+            }
+            if !new.template {
+                st = s.state;
+            }
+        }
+        let timeout_ms = new.timeout_ms.unwrap_or(match st {
+            // A new entry waits 3 s for its first packet to set a real state (kernel).
+            ConnState::Tcp(_) | ConnState::Udp | ConnState::Sctp(_) if new.synced.is_none() => 3000,
+            s => self.timeouts.millis(s),
+        });
+
+        let mut unlinks = Unlinks::new();
+        let result = {
+            let mut inner = self.lock(shard);
+            if let Some(local) = self.find_in(&inner, &kin) {
+                if !self.expire_if_due(&mut inner, shard, local, now, &mut unlinks) {
+                    let gen = inner.slab[local as usize].gen;
+                    return Err(InsertError::Exists(self.id_of(shard, local, gen)));
+                }
+            }
+            if inner.len >= self.per_shard {
+                self.reclaim(&mut inner, shard, now, RECLAIM_SCAN, &mut unlinks);
+            }
+            if inner.len >= self.per_shard {
+                inner.refused_full += 1;
+                Err(InsertError::Full)
+            } else {
+                let local = match inner.free.pop() {
+                    Some(s) => s,
+                    None => {
+                        inner.slab.push(Entry::default());
+                        (inner.slab.len() - 1) as u32
+                    }
+                };
+                let e = &mut inner.slab[local as usize];
+                let gen = e.gen;
+                let (laddr, lport) = l.map(|(a, p)| (a.bytes, p)).unwrap_or(([0; 16], 0));
+                *e = Entry {
+                    caddr: c.bytes,
+                    vaddr: v.bytes,
+                    daddr: d.bytes,
+                    laddr,
+                    expires: now.as_millis().saturating_add(timeout_ms as u64),
+                    counters: new.counters.clone(),
+                    control_slot: new.control.map_or(NO_SLOT, |c| c.slot),
+                    control_gen: new.control.map_or(0, |c| c.gen),
+                    gen,
+                    timeout_ms,
+                    fwmark: new.fwmark,
+                    service: new.service,
+                    dest_id: new.dest_id,
+                    n_control: 0,
+                    flags,
+                    cport: new.client.port,
+                    vport: new.virt.port,
+                    dport: new.dest.port,
+                    lport,
+                    proto: new.proto,
+                    state: st.to_raw() as u8,
+                    fam: (if c.v6 { AF_V6 } else { 0 }) | (if d.v6 { DAF_V6 } else { 0 }),
+                    live: LIVE | IN_HASHED,
+                };
+                let replies =
+                    !new.template && (fullnat || ConnFlags::replies_through_director(new.method));
+                if replies {
+                    e.live |= OUT_HASHED;
+                }
+                if let Some(cnt) = &e.counters {
+                    cnt.bind(e.load_kind());
+                }
+                let conn = e.to_conn(self.id_of(shard, local, gen));
+                let ShardInner { slab, index, .. } = &mut *inner;
+                let hin = self.hasher.hash_one(kin);
+                index.insert_unique(hin, local << 1, |&v| self.hash_index(v, slab));
+                if replies {
+                    let hout = self.hasher.hash_one(slab[local as usize].out_key());
+                    index
+                        .insert_unique(hout, (local << 1) | OUT_BIT, |&v| self.hash_index(v, slab));
+                }
+                inner.len += 1;
+                inner.inserted += 1;
+                self.len.fetch_add(1, Ordering::Relaxed);
+                Ok(conn)
+            }
+        };
+        self.run_unlinks(&unlinks);
+        if let (Ok(_), Some(ctl)) = (&result, new.control) {
+            self.link(ctl, now);
+        }
+        result
+    }
+
+    /// Restart the timer of `id` with its current timeout. `false` if it is gone.
+    pub fn touch(&self, id: ConnId, now: Instant) -> bool {
+        self.with_entry(id, |e| {
+            e.expires = now.as_millis().saturating_add(e.timeout_ms as u64);
+        })
+        .is_some()
+    }
+
+    /// A copy of the entry `id`, if it is still there.
+    pub fn get(&self, id: ConnId) -> Option<Conn> {
+        let (shard, local) = self.split(id);
+        let inner = self.lock(shard);
+        let e = inner.slab.get(local as usize)?;
+        (e.live & LIVE != 0 && e.gen == id.gen).then(|| e.to_conn(id))
+    }
+
+    fn with_entry<R>(&self, id: ConnId, f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
+        let (shard, local) = self.split(id);
+        let mut inner = self.lock(shard);
+        let e = inner.slab.get_mut(local as usize)?;
+        (e.live & LIVE != 0 && e.gen == id.gen).then(|| f(e))
+    }
+
+    fn link(&self, template: ConnId, now: Instant) {
+        self.with_entry(template, |t| {
+            t.n_control = t.n_control.saturating_add(1);
+            t.expires = now.as_millis().saturating_add(t.timeout_ms as u64);
+        });
+    }
+
+    fn run_unlinks(&self, unlinks: &Unlinks) {
+        for id in &unlinks.ids[..unlinks.n] {
+            self.with_entry(*id, |t| t.n_control = t.n_control.saturating_sub(1));
+        }
+    }
+
+    /// The kernel's `ip_vs_conn_expire_now`: remove the entry at once, unless it is a
+    /// template that still controls connections. Returns whether it was removed.
+    pub fn expire_now(&self, id: ConnId) -> bool {
+        let (shard, local) = self.split(id);
+        let mut unlinks = Unlinks::new();
+        let removed = {
+            let mut inner = self.lock(shard);
+            match inner.slab.get(local as usize) {
+                Some(e) if e.live & LIVE != 0 && e.gen == id.gen && e.n_control == 0 => {
+                    unlinks.push(self.remove_slot(&mut inner, shard, local));
+                    true
+                }
+                _ => false,
+            }
+        };
+        self.run_unlinks(&unlinks);
+        removed
+    }
+
+    /// Take a template out of the index (the kernel's template invalidation in
+    /// `ip_vs_check_template`): lookups no longer find it, so the next connection
+    /// creates a fresh template; the old one stays, listed, until the connections it
+    /// controls are gone and its timer runs out. `false` if it is gone.
+    pub fn invalidate_template(&self, id: ConnId) -> bool {
+        let (shard, local) = self.split(id);
+        let mut inner = self.lock(shard);
+        match inner.slab.get(local as usize) {
+            Some(e) if e.live & LIVE != 0 && e.gen == id.gen => {
+                if e.live & IN_HASHED != 0 {
+                    self.unindex(&mut inner, local);
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn unindex(&self, inner: &mut ShardInner, local: u32) {
+        let ShardInner { slab, index, .. } = inner;
+        let e = &slab[local as usize];
+        if e.live & IN_HASHED != 0 {
+            let h = self.hasher.hash_one(e.in_key());
+            if let Ok(entry) = index.find_entry(h, |&v| v == local << 1) {
+                entry.remove();
+            }
+        }
+        if e.live & OUT_HASHED != 0 {
+            let h = self.hasher.hash_one(e.out_key());
+            if let Ok(entry) = index.find_entry(h, |&v| v == (local << 1) | OUT_BIT) {
+                entry.remove();
+            }
+        }
+        slab[local as usize].live &= !(IN_HASHED | OUT_HASHED);
+    }
+
+    /// Remove a live slot; returns the control link to drop after unlocking.
+    fn remove_slot(&self, inner: &mut ShardInner, shard: usize, local: u32) -> Option<ConnId> {
+        self.unindex(inner, local);
+        let e = &mut inner.slab[local as usize];
+        if let Some(hook) = &self.hook {
+            hook(&e.to_conn(self.id_of(shard, local, e.gen)));
+        }
+        if let Some(c) = e.counters.take() {
+            c.unbind(e.load_kind());
+        }
+        let control = (e.control_slot != NO_SLOT).then_some(ConnId {
+            slot: e.control_slot,
+            gen: e.control_gen,
+        });
+        e.live = 0;
+        e.gen = e.gen.wrapping_add(1);
+        e.control_slot = NO_SLOT;
+        inner.free.push(local);
+        inner.len -= 1;
+        self.len.fetch_sub(1, Ordering::Relaxed);
+        control
+    }
+
+    /// If the entry's timer has run out: remove it (true), or restart the timer of a
+    /// template that still controls connections (false).
+    fn expire_if_due(
+        &self,
+        inner: &mut ShardInner,
+        shard: usize,
+        local: u32,
+        now: Instant,
+        unlinks: &mut Unlinks,
+    ) -> bool {
+        let e = &mut inner.slab[local as usize];
+        if e.live & LIVE == 0 || now.as_millis() < e.expires {
+            return false;
+        }
+        if e.n_control > 0 {
+            e.expires = now.as_millis().saturating_add(e.timeout_ms as u64);
+            return false;
+        }
+        unlinks.push(self.remove_slot(inner, shard, local));
+        inner.expired += 1;
+        true
+    }
+
+    /// Scan up to `budget` slots from the shard's cursor, removing what has expired.
+    fn reclaim(
+        &self,
+        inner: &mut ShardInner,
+        shard: usize,
+        now: Instant,
+        budget: usize,
+        unlinks: &mut Unlinks,
+    ) -> usize {
+        let n = inner.slab.len();
+        if n == 0 {
+            return 0;
+        }
+        let mut removed = 0;
+        for _ in 0..budget.min(n) {
+            if unlinks.is_full() {
+                break;
+            }
+            let local = inner.cursor % n;
+            inner.cursor = (local + 1) % n;
+            if self.expire_if_due(inner, shard, local as u32, now, unlinks) {
+                removed += 1;
+            }
+        }
+        removed
+    }
+
+    /// Incremental sweep: examine about `budget` slots (spread over the shards, resuming
+    /// where the previous call stopped) and remove the expired entries. Returns how many
+    /// were removed. Call it regularly (e.g. every 100 ms with a budget sized so the
+    /// whole table is covered within a second or so).
+    pub fn expire(&self, now: Instant, budget: usize) -> usize {
+        let n = self.shards.len();
+        let per = budget.div_ceil(n).max(1);
+        let mut removed = 0;
+        let start = self.sweep_shard.fetch_add(1, Ordering::Relaxed);
+        for i in 0..n {
+            let shard = (start + i) % n;
+            let mut left = per;
+            while left > 0 {
+                let mut unlinks = Unlinks::new();
+                let step = left.min(64);
+                {
+                    let mut inner = self.lock(shard);
+                    removed += self.reclaim(&mut inner, shard, now, step, &mut unlinks);
+                }
+                self.run_unlinks(&unlinks);
+                left -= step;
+            }
+        }
+        removed
+    }
+
+    /// Visit every entry (listings, sync export), shard by shard, releasing each lock
+    /// every few hundred entries so the data path is never held up for long.
+    pub fn for_each(&self, mut f: impl FnMut(&Conn)) {
+        const CHUNK: usize = 512;
+        for shard in 0..self.shards.len() {
+            let mut pos = 0;
+            loop {
+                let inner = self.lock(shard);
+                let end = (pos + CHUNK).min(inner.slab.len());
+                for local in pos..end {
+                    let e = &inner.slab[local];
+                    if e.live & LIVE != 0 {
+                        f(&e.to_conn(self.id_of(shard, local as u32, e.gen)));
+                    }
+                }
+                let done = end >= inner.slab.len();
+                drop(inner);
+                if done {
+                    break;
+                }
+                pos = end;
+            }
+        }
+    }
+
+    /// Remove every entry for which `pred` holds (service or real-server removal,
+    /// `ipvsadm -C`), including templates that still control connections. Returns how
+    /// many were removed.
+    pub fn remove_where(&self, mut pred: impl FnMut(&Conn) -> bool) -> usize {
+        let mut removed = 0;
+        for shard in 0..self.shards.len() {
+            let mut local = 0usize;
+            loop {
+                let mut unlinks = Unlinks::new();
+                let more = {
+                    let mut inner = self.lock(shard);
+                    while local < inner.slab.len() && !unlinks.is_full() {
+                        let e = &inner.slab[local];
+                        if e.live & LIVE != 0
+                            && pred(&e.to_conn(self.id_of(shard, local as u32, e.gen)))
+                        {
+                            unlinks.push(self.remove_slot(&mut inner, shard, local as u32));
+                            removed += 1;
+                        }
+                        local += 1;
+                    }
+                    local < inner.slab.len()
+                };
+                self.run_unlinks(&unlinks);
+                if !more {
+                    break;
+                }
+            }
+        }
+        removed
+    }
+
+    /// Event counters summed over the shards.
+    pub fn counters(&self) -> TableCounters {
+        let mut t = TableCounters::default();
+        for shard in 0..self.shards.len() {
+            let inner = self.lock(shard);
+            t.inserted += inner.inserted;
+            t.expired += inner.expired;
+            t.refused_full += inner.refused_full;
+        }
+        t
+    }
+
+    /// Bytes of memory reserved by the table (slabs, free lists, indexes).
+    pub fn reserved_bytes(&self) -> usize {
+        let mut total =
+            core::mem::size_of::<Self>() + self.shards.len() * core::mem::size_of::<Shard>();
+        for shard in 0..self.shards.len() {
+            let inner = self.lock(shard);
+            total += inner.slab.capacity() * core::mem::size_of::<Entry>();
+            total += inner.free.capacity() * 4;
+            // hashbrown: one u32 and one control byte per bucket.
+            let buckets = (inner.index.capacity() * 8).div_ceil(7).next_power_of_two();
+            total += buckets * 5;
+        }
+        total
+    }
+
+    /// Size of one slab entry in bytes.
+    pub const fn entry_size() -> usize {
+        core::mem::size_of::<Entry>()
+    }
+}
