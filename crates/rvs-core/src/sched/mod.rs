@@ -9,10 +9,48 @@
 //!   (dh, sh, mh, wrr's gcd/max) rebuild there, never per packet.
 //! - [`Scheduler::schedule`] returns the index into the slice of the chosen server,
 //!   or `None` when no server is usable. It must not allocate.
+//!
+//! Every algorithm follows its Linux 6.1 `net/netfilter/ipvs/ip_vs_<name>.c`
+//! counterpart: strict comparisons (the first server in list order wins ties),
+//! OVERLOAD and weight <= 0 servers skipped, lists walked from the head.
 
-use crate::model::SchedulerKind;
+use crate::model::{SchedFlags, SchedulerKind};
 use crate::time::Instant;
 use core::net::IpAddr;
+
+mod dh;
+mod fo;
+mod hash;
+pub mod hsiphash;
+mod lblc;
+mod lblcr;
+mod lc;
+mod locality;
+mod mh;
+mod nq;
+mod ovf;
+mod rr;
+mod sed;
+mod sh;
+mod twos;
+mod wlc;
+mod wrr;
+
+pub use dh::Dh;
+pub use fo::Fo;
+pub use lblc::Lblc;
+pub use lblcr::Lblcr;
+pub use lc::Lc;
+pub use locality::{LOCALITY_DEFAULT_EXPIRATION, LOCALITY_GC_INTERVAL};
+pub use mh::Mh;
+pub use nq::Nq;
+pub use ovf::Ovf;
+pub use rr::Rr;
+pub use sed::Sed;
+pub use sh::Sh;
+pub use twos::Twos;
+pub use wlc::Wlc;
+pub use wrr::Wrr;
 
 /// What a scheduler may know about one real server at decision time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,3 +103,66 @@ pub trait Scheduler: Send + core::fmt::Debug {
     /// Periodic housekeeping (lblc/lblcr garbage collection). Default: nothing.
     fn tick(&mut self, _now: Instant) {}
 }
+
+/// A fresh scheduler of `kind` for one service, in the state the kernel's
+/// `init_service` leaves it with an empty server list: call
+/// [`Scheduler::update`] with the servers before the first decision.
+///
+/// `flags` matters to sh and mh (fallback, port); `seed` only to twos (its
+/// pseudo-random picks are reproducible for a given seed).
+pub fn new_scheduler(kind: SchedulerKind, flags: SchedFlags, seed: u64) -> Box<dyn Scheduler> {
+    match kind {
+        SchedulerKind::Rr => Box::new(Rr::new()),
+        SchedulerKind::Wrr => Box::new(Wrr::new()),
+        SchedulerKind::Lc => Box::new(Lc),
+        SchedulerKind::Wlc => Box::new(Wlc),
+        SchedulerKind::Sed => Box::new(Sed),
+        SchedulerKind::Nq => Box::new(Nq),
+        SchedulerKind::Dh => Box::new(Dh::new()),
+        SchedulerKind::Sh => Box::new(Sh::new(flags)),
+        SchedulerKind::Lblc => Box::new(Lblc::new()),
+        SchedulerKind::Lblcr => Box::new(Lblcr::new()),
+        SchedulerKind::Mh => Box::new(Mh::new(flags)),
+        SchedulerKind::Fo => Box::new(Fo),
+        SchedulerKind::Ovf => Box::new(Ovf),
+        SchedulerKind::Twos => Box::new(Twos::new(seed)),
+    }
+}
+
+/// Weighted least-connection over the whole list, as the kernel's wlc, lblc and
+/// lblcr share it: the first usable server seeds the search, later servers win
+/// only with a strictly lower overhead/weight (compared crosswise in 64 bits).
+/// Weight-0 servers after the seed never win because `x * 0 > y * w` is false.
+pub(crate) fn weighted_least(dests: &[DestLoad], load: impl Fn(&DestLoad) -> u64) -> Option<usize> {
+    let first = dests.iter().position(DestLoad::usable)?;
+    let mut least = first;
+    let mut least_load = load(&dests[first]) as i64;
+    for (i, d) in dests.iter().enumerate().skip(first + 1) {
+        if d.overloaded {
+            continue;
+        }
+        let dl = load(d) as i64;
+        if least_load * i64::from(d.weight) > dl * i64::from(dests[least].weight) {
+            least = i;
+            least_load = dl;
+        }
+    }
+    Some(least)
+}
+
+/// Greatest common divisor of the positive values (0 when there is none).
+pub(crate) fn gcd_of_positive(values: impl Iterator<Item = i32>) -> i32 {
+    values
+        .filter(|&w| w > 0)
+        .fold(0, |g, w| if g > 0 { gcd(g, w) } else { w })
+}
+
+fn gcd(mut a: i32, mut b: i32) -> i32 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+#[cfg(test)]
+pub(crate) mod testutil;
