@@ -4,12 +4,13 @@
 //! round and round (weights are ignored). A packet's destination address picks
 //! the bucket; if that server is unusable the connection is refused.
 
-use super::hash::multiplicative;
+use super::hash::{fold, hash_32};
 use super::{DestLoad, SchedInput, Scheduler};
 use crate::model::SchedulerKind;
 use crate::time::Instant;
 
-pub const DH_TABLE_SIZE: usize = 256;
+const DH_TABLE_BITS: u32 = 8;
+pub const DH_TABLE_SIZE: usize = 1 << DH_TABLE_BITS;
 
 #[derive(Debug, Clone)]
 pub struct Dh {
@@ -44,7 +45,7 @@ impl Scheduler for Dh {
     }
 
     fn schedule(&mut self, dests: &[DestLoad], input: &SchedInput, _now: Instant) -> Option<usize> {
-        let i = self.buckets[multiplicative(&input.dst, (DH_TABLE_SIZE - 1) as u32)]? as usize;
+        let i = self.buckets[hash_32(fold(&input.dst), DH_TABLE_BITS)]? as usize;
         dests.get(i).filter(|d| d.usable()).map(|_| i)
     }
 }
@@ -62,14 +63,14 @@ mod tests {
         let mut c = client(0, 1, 1);
         assert_eq!(dh.schedule(&d, &c, Instant::ZERO), None, "empty table");
         dh.update(&d, Instant::ZERO);
-        // 10.0.0.100 = 0x0a000064; low byte of 0x64 * 0x9e3779b1 = 36; bucket 36 -> server 36 % 3 = 0.
-        assert_eq!(dh.schedule(&d, &c, Instant::ZERO), Some(0));
+        // 10.0.0.100: hash_32(0x0a000064, 8) = 248 -> server 248 % 3 = 2.
+        assert_eq!(dh.schedule(&d, &c, Instant::ZERO), Some(2));
         c.src = IpAddr::V4(Ipv4Addr::new(10, 9, 9, 9)); // the source does not matter
-        assert_eq!(dh.schedule(&d, &c, Instant::ZERO), Some(0));
-        d[0].overloaded = true;
+        assert_eq!(dh.schedule(&d, &c, Instant::ZERO), Some(2));
+        d[2].overloaded = true;
         assert_eq!(dh.schedule(&d, &c, Instant::ZERO), None);
-        d[0].overloaded = false;
-        d[0].weight = 0;
+        d[2].overloaded = false;
+        d[2].weight = 0;
         assert_eq!(dh.schedule(&d, &c, Instant::ZERO), None);
     }
 }

@@ -1,9 +1,6 @@
-//! Address folding and the multiplicative hash the kernel's dh/sh/lblc share.
+//! Address folding and the two hashes of the kernel's dh/sh/lblc/lblcr.
 
 use core::net::IpAddr;
-
-/// Knuth's multiplicative constant (2^32 / golden ratio, rounded to a prime).
-pub const GOLDEN_PRIME: u32 = 2_654_435_761;
 
 /// The address as the kernel's `ntohl(addr_fold)`: IPv4 as a host-order u32,
 /// IPv6 as the XOR of its four 32-bit words.
@@ -18,8 +15,8 @@ pub fn fold(addr: &IpAddr) -> u32 {
     }
 }
 
-/// `(ntohl(addr) * 2654435761) & mask`: only the low bits survive the mask, so
-/// 32-bit wrapping arithmetic gives the kernel's (64-bit long) result.
-pub fn multiplicative(addr: &IpAddr, mask: u32) -> usize {
-    (fold(addr).wrapping_mul(GOLDEN_PRIME) & mask) as usize
+/// `hash_32(val, bits)` of include/linux/hash.h: multiply by GOLDEN_RATIO_32
+/// and keep the top `bits` bits (dh, lblc and lblcr bucket with it).
+pub fn hash_32(val: u32, bits: u32) -> usize {
+    (val.wrapping_mul(0x61C8_8647) >> (32 - bits)) as usize
 }

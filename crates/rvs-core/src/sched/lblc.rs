@@ -7,7 +7,7 @@
 //! weight active); otherwise a new wlc pick replaces it. Note that the
 //! binding does not look at the OVERLOAD threshold flag, as in the kernel.
 
-use super::locality::{BucketHash, LocalityTable};
+use super::locality::LocalityTable;
 use super::{weighted_least, DestLoad, SchedInput, Scheduler};
 use crate::model::SchedulerKind;
 use crate::time::Instant;
@@ -41,7 +41,7 @@ pub(crate) fn index_of(dests: &[DestLoad], id: u32) -> Option<usize> {
 impl Lblc {
     pub fn new() -> Self {
         Lblc {
-            table: LocalityTable::new(BucketHash::Multiplicative),
+            table: LocalityTable::new(),
         }
     }
 

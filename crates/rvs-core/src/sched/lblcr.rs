@@ -8,7 +8,7 @@
 //! Members are kept newest first, as the kernel adds them at the list head.
 
 use super::lblc::{busier_than_weight, index_of};
-use super::locality::{BucketHash, LocalityTable};
+use super::locality::LocalityTable;
 use super::{weighted_least, DestLoad, SchedInput, Scheduler};
 use crate::model::SchedulerKind;
 use crate::time::Instant;
@@ -109,7 +109,7 @@ impl Default for Lblcr {
 impl Lblcr {
     pub fn new() -> Self {
         Lblcr {
-            table: LocalityTable::new(BucketHash::Hash32),
+            table: LocalityTable::new(),
         }
     }
 

@@ -1,5 +1,5 @@
 //! The per-service cache of lblc and lblcr: destination address -> value, in
-//! 1024 hash buckets, with the kernel's garbage collection driven by the
+//! 1024 buckets (`hash_32` of the address), with the kernel's garbage collection driven by the
 //! injected clock.
 //!
 //! Collection runs every 60 s (a timer started with the service). Every 30th
@@ -18,7 +18,7 @@ use core::net::IpAddr;
 use core::time::Duration;
 
 pub const LOCALITY_TABLE_SIZE: usize = 1024;
-const MASK: u32 = LOCALITY_TABLE_SIZE as u32 - 1;
+const MASK: usize = LOCALITY_TABLE_SIZE - 1;
 /// CHECK_EXPIRE_INTERVAL.
 pub const LOCALITY_GC_INTERVAL: Duration = Duration::from_secs(60);
 /// ENTRY_TIMEOUT: idle time after which an over-full table may drop an entry.
@@ -30,24 +30,8 @@ const MAX_SIZE: usize = LOCALITY_TABLE_SIZE * 16;
 const PREALLOCATED: usize = 1024;
 const NIL: u32 = u32::MAX;
 
-/// Which bucket an address goes to (lblc and lblcr hash differently).
-#[derive(Debug, Clone, Copy)]
-pub enum BucketHash {
-    /// `(ntohl(addr) * 2654435761) & mask` (lblc).
-    Multiplicative,
-    /// `hash_32(ntohl(addr), 10)` (lblcr).
-    Hash32,
-}
-
-impl BucketHash {
-    fn bucket(self, addr: &IpAddr) -> usize {
-        match self {
-            BucketHash::Multiplicative => super::hash::multiplicative(addr, MASK),
-            BucketHash::Hash32 => {
-                (super::hash::fold(addr).wrapping_mul(0x61C8_8647) >> (32 - 10)) as usize
-            }
-        }
-    }
+fn bucket(addr: &IpAddr) -> usize {
+    super::hash::hash_32(super::hash::fold(addr), 10)
 }
 
 #[derive(Debug, Clone)]
@@ -60,7 +44,6 @@ pub struct Entry<V> {
 
 #[derive(Debug, Clone)]
 pub struct LocalityTable<V> {
-    hash: BucketHash,
     heads: Box<[u32]>,
     slab: Vec<Entry<V>>,
     free: Vec<u32>,
@@ -73,9 +56,8 @@ pub struct LocalityTable<V> {
 }
 
 impl<V: Default> LocalityTable<V> {
-    pub fn new(hash: BucketHash) -> Self {
+    pub fn new() -> Self {
         LocalityTable {
-            hash,
             heads: vec![NIL; LOCALITY_TABLE_SIZE].into_boxed_slice(),
             slab: Vec::new(),
             free: Vec::new(),
@@ -107,7 +89,7 @@ impl<V: Default> LocalityTable<V> {
     }
 
     pub fn get(&self, addr: &IpAddr) -> Option<u32> {
-        let mut e = self.heads[self.hash.bucket(addr)];
+        let mut e = self.heads[bucket(addr)];
         while e != NIL {
             let en = &self.slab[e as usize];
             if en.addr == *addr {
@@ -124,7 +106,7 @@ impl<V: Default> LocalityTable<V> {
 
     /// A new entry at the head of its bucket (hlist_add_head), value reset.
     pub fn insert(&mut self, addr: IpAddr, now: Instant) -> u32 {
-        let b = self.hash.bucket(&addr);
+        let b = bucket(&addr);
         let head = self.heads[b];
         let id = match self.free.pop() {
             Some(id) => {
@@ -151,7 +133,7 @@ impl<V: Default> LocalityTable<V> {
 
     /// Unlink an entry; `reset` clears its value for reuse without freeing memory.
     pub fn remove(&mut self, id: u32, reset: impl Fn(&mut V)) {
-        let b = self.hash.bucket(&self.slab[id as usize].addr);
+        let b = bucket(&self.slab[id as usize].addr);
         let next = self.slab[id as usize].next;
         if self.heads[b] == id {
             self.heads[b] = next;
@@ -217,7 +199,7 @@ impl<V: Default> LocalityTable<V> {
         let mut dropped = 0usize;
         let mut j = self.rover;
         for _ in 0..LOCALITY_TABLE_SIZE {
-            j = (j + 1) & MASK as usize;
+            j = (j + 1) & MASK;
             let mut e = self.heads[j];
             while e != NIL {
                 let next = self.slab[e as usize].next;
@@ -246,7 +228,7 @@ mod tests {
 
     #[test]
     fn insert_get_remove_reuse() {
-        let mut t: LocalityTable<u32> = LocalityTable::new(BucketHash::Hash32);
+        let mut t: LocalityTable<u32> = LocalityTable::new();
         let a = t.insert(addr(1), Instant::ZERO);
         t.entry_mut(a).value = 7;
         let b = t.insert(addr(2), Instant::ZERO);
@@ -262,7 +244,7 @@ mod tests {
 
     #[test]
     fn full_expiration_every_thirtieth_run() {
-        let mut t: LocalityTable<u32> = LocalityTable::new(BucketHash::Multiplicative);
+        let mut t: LocalityTable<u32> = LocalityTable::new();
         t.expiration = Duration::from_secs(10 * 60);
         t.arm(Instant::ZERO);
         t.insert(addr(1), Instant::ZERO);
@@ -276,7 +258,7 @@ mod tests {
 
     #[test]
     fn overfull_table_drops_idle_entries_down_toward_the_limit() {
-        let mut t: LocalityTable<u32> = LocalityTable::new(BucketHash::Multiplicative);
+        let mut t: LocalityTable<u32> = LocalityTable::new();
         t.arm(Instant::ZERO);
         for i in 0..(MAX_SIZE as u32 + 300) {
             t.insert(addr(i), Instant::ZERO);

@@ -5,13 +5,14 @@
 //! client address (plus its port with sh-port) picks the bucket. An unusable
 //! server refuses the connection, unless sh-fallback probes further buckets.
 
-use super::hash::{fold, GOLDEN_PRIME};
+use super::hash::{fold, hash_32};
 use super::{DestLoad, SchedInput, Scheduler};
 use crate::model::{SchedFlags, SchedulerKind};
 use crate::time::Instant;
 
 pub const SH_TABLE_SIZE: usize = 256;
-const MASK: u32 = SH_TABLE_SIZE as u32 - 1;
+const SH_TABLE_BITS: u32 = 8;
+const MASK: usize = SH_TABLE_SIZE - 1;
 
 #[derive(Debug, Clone)]
 pub struct Sh {
@@ -27,9 +28,9 @@ impl Sh {
         }
     }
 
-    /// `ip_vs_sh_hashkey`: (offset + (port + addr) * 2654435761) & 255.
-    fn bucket(key: u32, offset: u32) -> usize {
-        (offset.wrapping_add(key.wrapping_mul(GOLDEN_PRIME)) & MASK) as usize
+    /// `ip_vs_sh_hashkey`: (offset + hash_32(port + addr, 8)) & 255.
+    fn bucket(key: u32, offset: usize) -> usize {
+        (offset + hash_32(key, SH_TABLE_BITS)) & MASK
     }
 
     fn usable_at(&self, dests: &[DestLoad], bucket: usize) -> Result<usize, bool> {
@@ -79,7 +80,7 @@ impl Scheduler for Sh {
             Err(_) => return None,
         }
         for offset in 0..SH_TABLE_SIZE {
-            let roffset = ((offset + first) % SH_TABLE_SIZE) as u32;
+            let roffset = (offset + first) % SH_TABLE_SIZE;
             match self.usable_at(dests, Self::bucket(key, roffset)) {
                 Ok(i) => return Some(i),
                 Err(true) => continue,
