@@ -1,0 +1,4 @@
+//! Cross-module tests: whole-frame parsing and rewriting.
+
+mod packet;
+mod rewrite;
