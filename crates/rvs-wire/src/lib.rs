@@ -16,6 +16,8 @@
 //!   [`packet::PacketInfo`] of offsets and fields, in one pass.
 //! * [`rewrite`] changes addresses and ports in place with incremental checksum updates
 //!   (RFC 1624): the NAT / FULLNAT primitive of the engine.
+//! * [`tunnel`] prepends outer headers (IPIP, IPv6 tunnels, GUE, GRE) and finds the inner
+//!   packet of a tunnelled one.
 //! * [`checksum`] has the Internet checksum (full, pseudo-headers, incremental, partial
 //!   completion) and SCTP's CRC32c.
 //!
@@ -35,6 +37,7 @@ pub mod packet;
 pub mod rewrite;
 pub mod sctp;
 pub mod tcp;
+pub mod tunnel;
 pub mod udp;
 
 mod error;
