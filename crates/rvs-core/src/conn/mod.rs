@@ -40,7 +40,9 @@ pub mod tcp;
 pub use entry::{Conn, ConnFlags, ConnId, NewConn, SyncedState};
 pub use key::{Endpoint, InKey, OutKey};
 pub use load::{DestCounters, LoadKind, LoadSnapshot};
-pub use state::{Activity, ConnState, Direction, PacketEvent, TimeoutTable, Transition};
+pub use state::{
+    apply as apply_packet, Activity, ConnState, Direction, PacketEvent, TimeoutTable, Transition,
+};
 pub use table::{
     ConfigError, ConnTable, ConnTableConfig, ExpiryHook, InsertError, TableCounters, MAX_SHARDS,
     RECLAIM_SCAN,

@@ -956,7 +956,11 @@ impl ConnTable {
             return false;
         }
         if e.n_control > 0 {
-            e.expires = now.as_millis().saturating_add(e.timeout_ms as u64);
+            // The kernel re-arms the timer when it fires: the new deadline counts from
+            // the old one, however late we notice.
+            let period = (e.timeout_ms as u64).max(1);
+            let late = now.as_millis() - e.expires;
+            e.expires = e.expires.saturating_add((late / period + 1) * period);
             return false;
         }
         unlinks.push(self.remove_slot(inner, shard, local));
