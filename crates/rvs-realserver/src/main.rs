@@ -1,6 +1,54 @@
 //! rvs-realserver: prepares a host to be a DR or TUN real server.
 
+use rvs_realserver::args::{self, Command};
+use rvs_realserver::{decap, setup};
+
+fn run() -> Result<(), String> {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    match args::parse(&argv).map_err(|e| format!("{e}\n{}", args::USAGE))? {
+        Command::Help => println!("{}", args::USAGE),
+        Command::Setup(a) => {
+            let state = setup::setup(&a)?;
+            println!(
+                "set up: {} VIP(s) added to lo, {} sysctl(s) changed{}",
+                state.added_vips.len(),
+                state.sysctls.len(),
+                if state.tunl0_raised { ", tunl0 up" } else { "" }
+            );
+            if state.needs_userspace_decap {
+                let iface = a.iface.as_deref().unwrap_or("IF");
+                println!(
+                    "the kernel has no ipip module: run `rvs-realserver decap --iface {iface}` to decapsulate in user space"
+                );
+            }
+        }
+        Command::Teardown { state } => {
+            let s = setup::teardown(&state)?;
+            println!(
+                "torn down: {} VIP(s) removed, {} sysctl(s) restored",
+                s.added_vips.len(),
+                s.sysctls.len()
+            );
+        }
+        Command::Decap(a) => {
+            let stats = decap::run(&a, || {
+                println!(
+                    "decapsulating on {} into {} (stop with SIGTERM)",
+                    a.iface, a.tun_name
+                );
+            })?;
+            println!(
+                "stopped: {} decapsulated, {} ignored, {} not injected",
+                stats.decapsulated, stats.ignored, stats.inject_errors
+            );
+        }
+    }
+    Ok(())
+}
+
 fn main() {
-    eprintln!("rvs-realserver: not built yet");
-    std::process::exit(1);
+    if let Err(e) = run() {
+        eprintln!("rvs-realserver: {e}");
+        std::process::exit(1);
+    }
 }

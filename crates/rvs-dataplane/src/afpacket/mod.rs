@@ -1,0 +1,75 @@
+//! AF_PACKET backend: one TPACKET_V3 receive ring per owned interface and worker
+//! (workers of an interface share it through a hash fanout group), and one send
+//! socket per worker that transmits batches with `sendmmsg`.
+//!
+//! Frames are copied out of the ring into the worker's own buffer, behind headroom,
+//! so the engine can rewrite and encapsulate them in place and the ring block is
+//! returned to the kernel at once.
+
+mod rx;
+mod sys;
+mod tx;
+
+pub use rx::{RingConfig, RxRing};
+pub use sys::ifindex as ifindex_of;
+pub use tx::TxSocket;
+
+use crate::io::{PacketIo, RxMeta, TxDesc, TxOutcome};
+use std::io;
+use std::time::Duration;
+
+/// The rings and the send socket of one worker.
+#[derive(Debug)]
+pub struct AfPacketIo {
+    rings: Vec<RxRing>,
+    tx: TxSocket,
+    pollfds: Vec<libc::pollfd>,
+    next: usize,
+}
+
+impl AfPacketIo {
+    pub fn new(rings: Vec<RxRing>, tx: TxSocket) -> AfPacketIo {
+        let pollfds = rings
+            .iter()
+            .map(|r| libc::pollfd {
+                fd: r.fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        AfPacketIo {
+            rings,
+            tx,
+            pollfds,
+            next: 0,
+        }
+    }
+}
+
+impl PacketIo for AfPacketIo {
+    fn receive(&mut self, max: usize, sink: &mut dyn FnMut(&[u8], RxMeta)) -> usize {
+        let n_rings = self.rings.len();
+        let mut got = 0;
+        // Start at a different ring each call so one busy interface cannot starve
+        // the others.
+        for i in 0..n_rings {
+            if got >= max {
+                break;
+            }
+            let ring = &mut self.rings[(self.next + i) % n_rings];
+            got += ring.receive(max - got, sink);
+        }
+        if n_rings > 0 {
+            self.next = (self.next + 1) % n_rings;
+        }
+        got
+    }
+
+    fn transmit(&mut self, buf: &[u8], descs: &[TxDesc]) -> TxOutcome {
+        self.tx.transmit(buf, descs)
+    }
+
+    fn wait(&mut self, timeout: Duration) -> io::Result<()> {
+        sys::poll(&mut self.pollfds, timeout)
+    }
+}

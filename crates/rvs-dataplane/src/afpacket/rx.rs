@@ -1,0 +1,270 @@
+//! A TPACKET_V3 receive ring.
+//!
+//! The kernel fills blocks of variable-length frames and hands a whole block to user
+//! space when it is full or `retire_timeout` has passed; we walk its frames and give
+//! the block back. Deep rings (tens of thousands of frames) absorb bursts.
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{fence, Ordering};
+
+use super::sys;
+use crate::io::RxMeta;
+
+/// Geometry of a receive ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RingConfig {
+    /// Bytes per block: a power of two, a multiple of the page size.
+    pub block_size: u32,
+    /// Number of blocks.
+    pub block_count: u32,
+    /// How long the kernel may keep a partly filled block, in milliseconds.
+    pub retire_timeout_ms: u32,
+}
+
+impl Default for RingConfig {
+    /// 16 blocks of 1 MiB: about 100 000 small frames or 7 000 full-size ones.
+    fn default() -> Self {
+        RingConfig {
+            block_size: 1 << 20,
+            block_count: 16,
+            retire_timeout_ms: 1,
+        }
+    }
+}
+
+/// Nominal frame size for the kernel's bookkeeping (V3 packs frames by their real
+/// size; it only requires block_size / frame_size * block_count == frame count).
+const NOMINAL_FRAME: u32 = 2048;
+
+/// A mapped TPACKET_V3 ring bound to one interface.
+#[derive(Debug)]
+pub struct RxRing {
+    fd: OwnedFd,
+    map: *mut u8,
+    map_len: usize,
+    block_size: usize,
+    block_count: usize,
+    ifindex: u32,
+    /// The block being read.
+    block: usize,
+    /// Frames left to read in `block` (0: not yet opened).
+    left: u32,
+    /// Offset in `block` of the next frame.
+    offset: usize,
+}
+
+// SAFETY: the mapping is owned by this value alone (no other alias exists in the
+// process) and is only touched through `&mut self`, so moving it to another thread
+// is sound.
+unsafe impl Send for RxRing {}
+
+impl RxRing {
+    /// Open a ring on interface `ifindex`. With `fanout`, join that fanout group
+    /// (`Some(0)`: create a new group with a kernel-chosen unique id); returns the
+    /// group id in use.
+    pub fn open(
+        ifindex: u32,
+        cfg: RingConfig,
+        fanout: Option<u16>,
+    ) -> io::Result<(RxRing, Option<u16>)> {
+        let page = 4096u32;
+        if !cfg.block_size.is_power_of_two() || cfg.block_size < page || cfg.block_count == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "ring block size must be a power of two of at least 4096 and blocks at least 1",
+            ));
+        }
+        // Protocol 0: the socket receives nothing until bound below, after the ring
+        // exists.
+        let fd = sys::packet_socket(0)?;
+        sys::set_opt(
+            &fd,
+            libc::SOL_PACKET,
+            libc::PACKET_VERSION,
+            &(libc::tpacket_versions::TPACKET_V3 as i32),
+        )?;
+        // Our own transmissions must not come back as received frames.
+        sys::set_opt(&fd, libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, &1i32)?;
+        let req = libc::tpacket_req3 {
+            tp_block_size: cfg.block_size,
+            tp_block_nr: cfg.block_count,
+            tp_frame_size: NOMINAL_FRAME,
+            tp_frame_nr: cfg.block_size / NOMINAL_FRAME * cfg.block_count,
+            tp_retire_blk_tov: cfg.retire_timeout_ms,
+            tp_sizeof_priv: 0,
+            tp_feature_req_word: 0,
+        };
+        sys::set_opt(&fd, libc::SOL_PACKET, libc::PACKET_RX_RING, &req)?;
+        let map_len = cfg.block_size as usize * cfg.block_count as usize;
+        // SAFETY: mapping the ring the kernel just allocated for this socket, with
+        // the exact size requested; the result is checked.
+        let map = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                map_len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_POPULATE,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if map == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let ring = RxRing {
+            fd,
+            map: map.cast(),
+            map_len,
+            block_size: cfg.block_size as usize,
+            block_count: cfg.block_count as usize,
+            ifindex,
+            block: 0,
+            left: 0,
+            offset: 0,
+        };
+        // ETH_P_ALL: a socket bound to ETH_P_IP is served after the netdev ingress
+        // hook and would miss the frames steering drops.
+        sys::bind_ll(&ring.fd, ifindex, sys::ETH_P_ALL)?;
+        let group = match fanout {
+            None => None,
+            Some(id) => {
+                let mut flags = libc::PACKET_FANOUT_HASH;
+                if id == 0 {
+                    flags |= libc::PACKET_FANOUT_FLAG_UNIQUEID;
+                }
+                let arg: u32 = u32::from(id) | (flags << 16);
+                sys::set_opt(&ring.fd, libc::SOL_PACKET, libc::PACKET_FANOUT, &arg)?;
+                let got = sys::get_opt_u32(&ring.fd, libc::SOL_PACKET, libc::PACKET_FANOUT)?;
+                Some((got & 0xffff) as u16)
+            }
+        };
+        Ok((ring, group))
+    }
+
+    pub fn fd(&self) -> i32 {
+        self.fd.as_raw_fd()
+    }
+
+    pub fn ifindex(&self) -> u32 {
+        self.ifindex
+    }
+
+    fn block_desc(&self, i: usize) -> *mut libc::tpacket_block_desc {
+        // SAFETY: i < block_count, so the offset stays inside the mapping.
+        unsafe { self.map.add(i * self.block_size).cast() }
+    }
+
+    fn block_status(&self, i: usize) -> u32 {
+        let bd = self.block_desc(i);
+        // SAFETY: `bd` points at a block header inside the live mapping; the kernel
+        // writes it concurrently, hence the volatile read.
+        let status =
+            unsafe { core::ptr::read_volatile(core::ptr::addr_of!((*bd).hdr.bh1.block_status)) };
+        fence(Ordering::Acquire);
+        status
+    }
+
+    fn release_block(&mut self) {
+        let bd = self.block_desc(self.block);
+        fence(Ordering::Release);
+        // SAFETY: as in `block_status`; handing the block back is a single store.
+        unsafe {
+            core::ptr::write_volatile(
+                core::ptr::addr_of_mut!((*bd).hdr.bh1.block_status),
+                libc::TP_STATUS_KERNEL,
+            );
+        }
+        self.block = (self.block + 1) % self.block_count;
+        self.left = 0;
+        self.offset = 0;
+    }
+
+    /// Give up to `max` frames to `sink`; returns how many.
+    pub fn receive(&mut self, max: usize, sink: &mut dyn FnMut(&[u8], RxMeta)) -> usize {
+        let mut got = 0;
+        while got < max {
+            if self.left == 0 {
+                if self.block_status(self.block) & libc::TP_STATUS_USER == 0 {
+                    break;
+                }
+                let bd = self.block_desc(self.block);
+                // SAFETY: the block belongs to user space now (TP_STATUS_USER); its
+                // header is inside the mapping.
+                let (num, first) = unsafe {
+                    let h = core::ptr::addr_of!((*bd).hdr.bh1);
+                    ((*h).num_pkts, (*h).offset_to_first_pkt as usize)
+                };
+                if num == 0 || first >= self.block_size {
+                    self.release_block();
+                    continue;
+                }
+                self.left = num;
+                self.offset = first;
+            }
+            match self.frame_at(self.offset) {
+                Some((data, meta, next)) => {
+                    sink(data, meta);
+                    got += 1;
+                    self.left -= 1;
+                    if self.left == 0 || next == 0 {
+                        self.release_block();
+                    } else {
+                        self.offset += next;
+                    }
+                }
+                // A header that does not fit the block: never expected from the
+                // kernel, but skip the block rather than read out of bounds.
+                None => self.release_block(),
+            }
+        }
+        got
+    }
+
+    /// The frame whose header is at `offset` in the current block, its metadata and
+    /// the offset of the next one, if it lies wholly inside the block.
+    fn frame_at(&self, offset: usize) -> Option<(&[u8], RxMeta, usize)> {
+        let hdr_len = core::mem::size_of::<libc::tpacket3_hdr>();
+        if offset.checked_add(hdr_len)? > self.block_size {
+            return None;
+        }
+        // SAFETY: offset + header size is inside the current block, which user space
+        // owns until released; read_unaligned needs no alignment.
+        let hdr = unsafe {
+            core::ptr::read_unaligned(
+                self.map
+                    .add(self.block * self.block_size + offset)
+                    .cast::<libc::tpacket3_hdr>(),
+            )
+        };
+        let mac = usize::from(hdr.tp_mac);
+        let snap = hdr.tp_snaplen as usize;
+        if offset + mac + snap > self.block_size {
+            return None;
+        }
+        // SAFETY: the range was checked to lie inside the owned block.
+        let data = unsafe {
+            core::slice::from_raw_parts(
+                self.map.add(self.block * self.block_size + offset + mac),
+                snap,
+            )
+        };
+        let meta = RxMeta {
+            ifindex: self.ifindex,
+            wire_len: hdr.tp_len as usize,
+            csum_partial: hdr.tp_status & libc::TP_STATUS_CSUMNOTREADY != 0,
+            vlan_stripped: hdr.tp_status & libc::TP_STATUS_VLAN_VALID != 0,
+        };
+        Some((data, meta, hdr.tp_next_offset as usize))
+    }
+}
+
+impl Drop for RxRing {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly the mapping created in `open`, once; no slice
+        // into it outlives `&self` borrows.
+        unsafe {
+            libc::munmap(self.map.cast(), self.map_len);
+        }
+    }
+}

@@ -1,0 +1,142 @@
+use super::*;
+use rvs_core::model::{DestConfig, SchedFlags, SchedulerKind, ServiceConfig, Tunnel};
+
+fn service(key: ServiceKey, dests: &[(&str, u16, ForwardMethod)]) -> VirtualService {
+    VirtualService {
+        config: ServiceConfig {
+            key,
+            scheduler: SchedulerKind::Wlc,
+            sched_flags: SchedFlags::default(),
+            persistence: None,
+            one_packet: false,
+            pe_name: None,
+        },
+        dests: dests
+            .iter()
+            .map(|(a, port, method)| DestConfig {
+                addr: a.parse().unwrap(),
+                port: *port,
+                method: *method,
+                weight: 1,
+                u_threshold: 0,
+                l_threshold: 0,
+            })
+            .collect(),
+    }
+}
+
+fn addr_key(proto: Protocol, addr: &str, port: u16) -> ServiceKey {
+    ServiceKey::Addr {
+        proto,
+        addr: addr.parse().unwrap(),
+        port,
+    }
+}
+
+fn ifs(names: &[&str]) -> Vec<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn nat_service_claims_vip_and_replies_only() {
+    let vs = service(
+        addr_key(Protocol::Tcp, "10.0.0.100", 80),
+        &[
+            ("10.1.0.2", 8080, ForwardMethod::Masq),
+            ("10.1.0.3", 80, ForwardMethod::Route),
+            ("10.1.0.4", 80, ForwardMethod::Tunnel(Tunnel::default())),
+        ],
+    );
+    let text = Steering::compute(&[vs], &[], &[]).ruleset("rvs_7", &ifs(&["eth0"]));
+    let expected = "\
+table netdev rvs_7
+delete table netdev rvs_7
+table netdev rvs_7 {
+\tset svc4 { type ipv4_addr . inet_proto . inet_service; elements = { 10.0.0.100 . tcp . 80 } }
+\tset svcall4 { type ipv4_addr . inet_proto; }
+\tset rs4 { type ipv4_addr . inet_proto . inet_service; elements = { 10.1.0.2 . tcp . 8080 } }
+\tset rsall4 { type ipv4_addr . inet_proto; }
+\tset local4 { type ipv4_addr; }
+\tset svc6 { type ipv6_addr . inet_proto . inet_service; }
+\tset svcall6 { type ipv6_addr . inet_proto; }
+\tset rs6 { type ipv6_addr . inet_proto . inet_service; }
+\tset rsall6 { type ipv6_addr . inet_proto; }
+\tset local6 { type ipv6_addr; }
+\tchain ingress0 {
+\t\ttype filter hook ingress device \"eth0\" priority -500; policy accept;
+\t\tip daddr . meta l4proto . th dport @svc4 drop
+\t\tip daddr . meta l4proto @svcall4 drop
+\t\tip saddr . meta l4proto . th sport @rs4 drop
+\t\tip saddr . meta l4proto @rsall4 drop
+\t\tip daddr @local4 meta l4proto { tcp, udp, sctp } drop
+\t\tip6 daddr . meta l4proto . th dport @svc6 drop
+\t\tip6 daddr . meta l4proto @svcall6 drop
+\t\tip6 saddr . meta l4proto . th sport @rs6 drop
+\t\tip6 saddr . meta l4proto @rsall6 drop
+\t\tip6 daddr @local6 meta l4proto { tcp, udp, sctp } drop
+\t}
+}
+";
+    assert_eq!(text, expected);
+}
+
+#[test]
+fn port_zero_ipv6_fullnat_and_fwmark() {
+    let all_ports = service(
+        addr_key(Protocol::Udp, "2001:db8::1", 0),
+        &[("2001:db8:1::2", 0, ForwardMethod::FullNat)],
+    );
+    let fwm = service(
+        ServiceKey::Fwmark {
+            mark: 5,
+            family: Family::V4,
+        },
+        &[("10.1.0.9", 0, ForwardMethod::Masq)],
+    );
+    let matches = [
+        FwmarkMatch {
+            mark: 5,
+            dst: "10.0.0.0".parse().unwrap(),
+            prefix_len: 24,
+            proto: Some(Protocol::Tcp),
+            dports: Some((80, 90)),
+        },
+        // Another mark that no service uses: not claimed.
+        FwmarkMatch {
+            mark: 6,
+            dst: "10.9.0.0".parse().unwrap(),
+            prefix_len: 16,
+            proto: None,
+            dports: None,
+        },
+    ];
+    let pool: Vec<IpAddr> = vec!["2001:db8:2::1".parse().unwrap()];
+    let s = Steering::compute(&[all_ports, fwm], &matches, &pool);
+    let text = s.ruleset("rvs_x", &ifs(&["a", "b"]));
+    for line in [
+        "\tset svcall6 { type ipv6_addr . inet_proto; elements = { 2001:db8::1 . udp } }",
+        "\tset rsall6 { type ipv6_addr . inet_proto; elements = { 2001:db8:1::2 . udp } }",
+        "\tset rsall4 { type ipv4_addr . inet_proto; elements = { 10.1.0.9 . tcp, 10.1.0.9 . udp, 10.1.0.9 . sctp } }",
+        "\tset local6 { type ipv6_addr; elements = { 2001:db8:2::1 } }",
+        "\t\tip daddr 10.0.0.0/24 meta l4proto tcp th dport 80-90 drop comment \"fwmark 5\"",
+        "\t\ttype filter hook ingress device \"b\" priority -500; policy accept;",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+    }
+    assert!(!text.contains("10.9.0.0"), "unused fwmark claimed:\n{text}");
+    // Two chains, each with the same rules.
+    assert_eq!(text.matches("fwmark 5").count(), 2);
+}
+
+#[test]
+fn same_config_same_text_and_empty_claims_nothing() {
+    let a = service(addr_key(Protocol::Tcp, "10.0.0.1", 443), &[]);
+    let b = service(addr_key(Protocol::Tcp, "10.0.0.2", 443), &[]);
+    let one = Steering::compute(&[a.clone(), b.clone()], &[], &[]);
+    let two = Steering::compute(&[b, a], &[], &[]);
+    assert_eq!(one, two);
+    assert!(!one.is_empty());
+    let empty = Steering::compute(&[], &[], &[]);
+    assert!(empty.is_empty());
+    assert!(!empty.ruleset("t", &ifs(&["x"])).contains("elements"));
+}

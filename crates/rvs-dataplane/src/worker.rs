@@ -1,0 +1,270 @@
+//! One worker thread: receive a batch, let the engine decide, resolve the egress,
+//! send the batch. Frames whose neighbour is being resolved wait in a small queue.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant as StdInstant};
+
+use rvs_core::time::Instant;
+use rvs_core::verdict::{Frame, Verdict};
+
+use crate::checksum::finish_l4_checksum;
+use crate::counters::{IoDrop, WorkerCounters};
+use crate::io::{PacketIo, TxDesc};
+use crate::neigh::{Key, NeighCache, NextHop, Resolution, RESOLVE_TIMEOUT};
+use crate::processor::WorkerProcessor;
+
+const ETH_HLEN: usize = 14;
+
+/// Tuning of a worker's loop and buffers.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerTuning {
+    /// Frames per receive batch.
+    pub batch: usize,
+    /// Bytes kept free in front of each frame for encapsulation.
+    pub headroom: usize,
+    /// Largest frame accepted (Ethernet header included).
+    pub max_frame: usize,
+    /// Empty polls spent spinning before sleeping in poll().
+    pub spin_rounds: u32,
+    /// Longest sleep in poll() (bounds shutdown and housekeeping latency).
+    pub poll_timeout: Duration,
+    /// Frames that may wait for neighbour resolution.
+    pub pending_capacity: usize,
+    /// Interval of `WorkerProcessor::housekeeping`.
+    pub housekeeping_interval: Duration,
+}
+
+struct Waiting {
+    slot: usize,
+    key: Key,
+    len: usize,
+    since: StdInstant,
+}
+
+/// Frames waiting for a neighbour, in preallocated slots.
+struct PendingQueue {
+    buf: Vec<u8>,
+    slot_size: usize,
+    free: Vec<usize>,
+    waiting: Vec<Waiting>,
+    descs: Vec<TxDesc>,
+}
+
+impl PendingQueue {
+    fn new(capacity: usize, slot_size: usize) -> PendingQueue {
+        PendingQueue {
+            buf: vec![0; capacity * slot_size],
+            slot_size,
+            free: (0..capacity).rev().collect(),
+            waiting: Vec::with_capacity(capacity),
+            descs: Vec::with_capacity(capacity),
+        }
+    }
+
+    fn push(&mut self, key: Key, frame: &[u8], now: StdInstant) -> bool {
+        if frame.len() > self.slot_size {
+            return false;
+        }
+        let Some(slot) = self.free.pop() else {
+            return false;
+        };
+        let at = slot * self.slot_size;
+        self.buf[at..at + frame.len()].copy_from_slice(frame);
+        self.waiting.push(Waiting {
+            slot,
+            key,
+            len: frame.len(),
+            since: now,
+        });
+        true
+    }
+}
+
+pub(crate) struct Worker<P: WorkerProcessor, I: PacketIo> {
+    pub processor: P,
+    pub io: I,
+    pub neigh: NeighCache,
+    pub counters: Arc<WorkerCounters>,
+    pub stop: Arc<AtomicBool>,
+    pub tuning: WorkerTuning,
+    pub clock_origin: StdInstant,
+}
+
+fn set_macs(frame: &mut [u8], nh: &NextHop) {
+    frame[0..6].copy_from_slice(&nh.dst_mac);
+    frame[6..12].copy_from_slice(&nh.src_mac);
+}
+
+impl<P: WorkerProcessor, I: PacketIo> Worker<P, I> {
+    fn engine_now(&self, now: StdInstant) -> Instant {
+        Instant::from_millis(now.saturating_duration_since(self.clock_origin).as_millis() as u64)
+    }
+
+    pub fn run(mut self) {
+        let t = self.tuning;
+        let slot_size = t.headroom + t.max_frame;
+        let mut buf = vec![0u8; t.batch * slot_size];
+        let mut lens = vec![0usize; t.batch];
+        let mut descs: Vec<TxDesc> = Vec::with_capacity(t.batch);
+        let mut pending = PendingQueue::new(t.pending_capacity, t.max_frame);
+        let mut idle_rounds = 0u32;
+        let mut last_housekeeping = StdInstant::now();
+        let mut last_retry = StdInstant::now();
+
+        while !self.stop.load(Ordering::Relaxed) {
+            let now_std = StdInstant::now();
+            let now = self.engine_now(now_std);
+            let changed = self.neigh.refresh();
+            if !pending.waiting.is_empty()
+                && (changed || now_std.duration_since(last_retry) >= Duration::from_millis(100))
+            {
+                self.retry_pending(&mut pending, now_std);
+                last_retry = now_std;
+            }
+            if now_std.duration_since(last_housekeeping) >= t.housekeeping_interval {
+                self.processor.housekeeping(now);
+                last_housekeeping = now_std;
+            }
+
+            // Receive: copy each frame behind the headroom of its slot.
+            let mut n = 0;
+            {
+                let counters = &self.counters;
+                let buf = &mut buf;
+                let lens = &mut lens;
+                self.io.receive(t.batch, &mut |data, meta| {
+                    counters.rx(meta.wire_len);
+                    if meta.wire_len > data.len() || data.len() > t.max_frame {
+                        counters.io_drop(IoDrop::Oversize);
+                        return;
+                    }
+                    if meta.vlan_stripped {
+                        // The tag is gone from the bytes; such frames belong to the
+                        // VLAN device, which rvs does not own here.
+                        counters.pass();
+                        return;
+                    }
+                    let at = n * slot_size + t.headroom;
+                    let dst = &mut buf[at..at + data.len()];
+                    dst.copy_from_slice(data);
+                    if meta.csum_partial && finish_l4_checksum(dst) {
+                        counters.csum_finished();
+                    }
+                    lens[n] = data.len();
+                    n += 1;
+                });
+            }
+
+            if n == 0 {
+                idle_rounds += 1;
+                if idle_rounds <= t.spin_rounds {
+                    std::thread::yield_now();
+                } else {
+                    let timeout = if pending.waiting.is_empty() {
+                        t.poll_timeout
+                    } else {
+                        t.poll_timeout.min(Duration::from_millis(5))
+                    };
+                    let _ = self.io.wait(timeout);
+                    idle_rounds = 0;
+                }
+                continue;
+            }
+            idle_rounds = 0;
+
+            descs.clear();
+            for (i, len) in lens.iter().enumerate().take(n) {
+                let slot = &mut buf[i * slot_size..(i + 1) * slot_size];
+                let mut frame = Frame::new(slot, t.headroom, *len);
+                match self.processor.process(&mut frame, now) {
+                    Verdict::Pass => self.counters.pass(),
+                    Verdict::Drop(reason) => self.counters.engine_drop(reason),
+                    Verdict::Forward(egress) => {
+                        if frame.len() < ETH_HLEN {
+                            self.counters.io_drop(IoDrop::Runt);
+                            continue;
+                        }
+                        let key = (egress.next_hop, egress.on_link);
+                        match self.neigh.lookup(key, now_std) {
+                            Resolution::Ready(nh) => {
+                                set_macs(frame.bytes_mut(), &nh);
+                                descs.push(TxDesc {
+                                    ifindex: nh.ifindex,
+                                    offset: i * slot_size + frame.start(),
+                                    len: frame.len(),
+                                });
+                            }
+                            Resolution::Pending => {
+                                if !pending.push(key, frame.bytes(), now_std) {
+                                    self.counters.io_drop(IoDrop::QueueFull);
+                                }
+                            }
+                            Resolution::Failed(reason) => self.counters.io_drop(reason),
+                        }
+                    }
+                }
+            }
+            if !descs.is_empty() {
+                let out = self.io.transmit(&buf, &descs);
+                self.counters.tx(out.sent, out.sent_bytes);
+                self.counters.io_drops(IoDrop::TxError, out.failed);
+            }
+        }
+    }
+
+    /// Send the waiting frames whose neighbour resolved; drop those that failed or
+    /// waited too long.
+    fn retry_pending(&mut self, q: &mut PendingQueue, now: StdInstant) {
+        let PendingQueue {
+            buf,
+            slot_size,
+            free,
+            waiting,
+            descs,
+        } = q;
+        descs.clear();
+        let neigh = &mut self.neigh;
+        let counters = &self.counters;
+        // retain_mut keeps the arrival order of the frames that still wait.
+        waiting.retain_mut(|w| {
+            let done = match neigh.lookup(w.key, now) {
+                Resolution::Ready(nh) => {
+                    let at = w.slot * *slot_size;
+                    set_macs(&mut buf[at..at + w.len], &nh);
+                    descs.push(TxDesc {
+                        ifindex: nh.ifindex,
+                        offset: at,
+                        len: w.len,
+                    });
+                    true
+                }
+                Resolution::Failed(reason) => {
+                    counters.io_drop(reason);
+                    true
+                }
+                Resolution::Pending => {
+                    let expired =
+                        now.duration_since(w.since) > RESOLVE_TIMEOUT + Duration::from_secs(1);
+                    if expired {
+                        counters.io_drop(IoDrop::Unresolved);
+                    }
+                    expired
+                }
+            };
+            if done {
+                free.push(w.slot);
+            }
+            !done
+        });
+        if !descs.is_empty() {
+            // The slots just freed are not reused before this send completes.
+            let out = self.io.transmit(buf, descs);
+            self.counters.tx(out.sent, out.sent_bytes);
+            self.counters.io_drops(IoDrop::TxError, out.failed);
+            for _ in 0..out.sent {
+                self.counters.resolved_later();
+            }
+        }
+    }
+}
