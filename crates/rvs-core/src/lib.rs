@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod conn;
+pub mod engine;
 pub mod estimator;
 pub mod model;
 pub mod persist;

@@ -342,3 +342,51 @@ impl SyncRole {
         }
     }
 }
+
+/// An address prefix (`10.0.0.0/8`, `2001:db8::/32`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Prefix {
+    pub addr: IpAddr,
+    /// 0..=32 for IPv4, 0..=128 for IPv6; larger values are treated as the maximum.
+    pub len: u8,
+}
+
+impl Prefix {
+    pub const fn new(addr: IpAddr, len: u8) -> Prefix {
+        Prefix { addr, len }
+    }
+
+    /// Whether `ip` lies inside the prefix (never across address families).
+    pub fn contains(&self, ip: &IpAddr) -> bool {
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let len = u32::from(self.len.min(32));
+                let mask = u32::MAX.checked_shl(32 - len).unwrap_or(0);
+                (u32::from(net) ^ u32::from(*ip)) & mask == 0
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let len = u32::from(self.len.min(128));
+                let mask = u128::MAX.checked_shl(128 - len).unwrap_or(0);
+                (u128::from(net) ^ u128::from(*ip)) & mask == 0
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Firewall-mark classification done in userspace (the kernel's skb mark is invisible
+/// to a userspace data plane): the equivalent of an `iptables -t mangle -A PREROUTING
+/// ... -j MARK --set-mark N` rule. Packets matching it belong to the fwmark service
+/// (`mark`, `family`). Rules are evaluated in order; the first match wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FwmarkRule {
+    pub mark: u32,
+    pub family: Family,
+    /// `None` matches TCP, UDP and SCTP.
+    pub proto: Option<Protocol>,
+    pub dst: Prefix,
+    /// Inclusive destination port range; `None` matches any port.
+    pub dst_ports: Option<(u16, u16)>,
+    /// Optional source prefix; `None` matches any source.
+    pub src: Option<Prefix>,
+}

@@ -12,6 +12,8 @@ pub struct Frame<'a> {
     buf: &'a mut [u8],
     start: usize,
     len: usize,
+    /// The NIC or kernel already verified the checksums (CHECKSUM_UNNECESSARY).
+    csum_verified: bool,
 }
 
 impl<'a> Frame<'a> {
@@ -20,7 +22,24 @@ impl<'a> Frame<'a> {
     pub fn new(buf: &'a mut [u8], start: usize, len: usize) -> Frame<'a> {
         let start = start.min(buf.len());
         let len = len.min(buf.len() - start);
-        Frame { buf, start, len }
+        Frame {
+            buf,
+            start,
+            len,
+            csum_verified: false,
+        }
+    }
+
+    /// Mark the frame's checksums as already verified (the kernel's
+    /// `CHECKSUM_UNNECESSARY`, e.g. from a virtio-net header or a NIC), so the engine
+    /// does not verify them again. Checksums left partial (`CHECKSUM_PARTIAL`) must be
+    /// finished before processing (`rvs_wire::checksum::finish_partial`).
+    pub fn set_checksum_verified(&mut self, yes: bool) {
+        self.csum_verified = yes;
+    }
+
+    pub fn checksum_verified(&self) -> bool {
+        self.csum_verified
     }
 
     /// The frame's bytes (Ethernet header first).

@@ -1,0 +1,291 @@
+//! Connection synchronisation hooks: what a master director hands its sync daemon,
+//! and what a backup director feeds back in. The wire format (IPVS sync v0/v1) is the
+//! HA crate's business; this is the engine's side of it.
+
+use crate::model::Family;
+use core::net::IpAddr;
+use std::collections::VecDeque;
+use std::sync::{Mutex, PoisonError};
+
+/// The kernel's connection flags (`IP_VS_CONN_F_*`, include/uapi/linux/ip_vs.h) as the
+/// sync protocol carries them.
+pub mod conn_flags {
+    pub const FWD_MASK: u32 = 0x0007;
+    pub const MASQ: u32 = 0x0000;
+    pub const LOCALNODE: u32 = 0x0001;
+    pub const TUNNEL: u32 = 0x0002;
+    pub const DROUTE: u32 = 0x0003;
+    /// rvs only: FULLNAT has no kernel value; never sent to a kernel director.
+    pub const FULLNAT: u32 = 0x0005;
+    pub const SYNC: u32 = 0x0020;
+    pub const NOOUTPUT: u32 = 0x0080;
+    pub const INACTIVE: u32 = 0x0100;
+    pub const NO_CPORT: u32 = 0x0800;
+    pub const TEMPLATE: u32 = 0x1000;
+    pub const ONE_PACKET: u32 = 0x2000;
+}
+
+/// One connection as the sync protocol describes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncConn {
+    pub family: Family,
+    /// IP protocol number (6, 17, 132), or 0 for the template of a fwmark service.
+    pub ip_proto: u8,
+    pub caddr: IpAddr,
+    pub cport: u16,
+    pub vaddr: IpAddr,
+    pub vport: u16,
+    pub daddr: IpAddr,
+    pub dport: u16,
+    /// Firewall mark of the service, 0 for address services.
+    pub fwmark: u32,
+    /// `conn_flags` bits: forwarding method, TEMPLATE, INACTIVE, ...
+    pub flags: u32,
+    /// The kernel's state number for the protocol (`IP_VS_TCP_S_*`, `IP_VS_SCTP_S_*`;
+    /// 0 for UDP and templates).
+    pub state: u16,
+    /// Timeout in seconds.
+    pub timeout: u32,
+}
+
+/// A bounded queue of connections waiting to be sent, one per worker so workers never
+/// contend with each other (only with the drain, which is rare).
+#[derive(Debug)]
+pub(crate) struct SyncQueue {
+    q: Mutex<VecDeque<SyncConn>>,
+    cap: usize,
+}
+
+impl SyncQueue {
+    pub fn new(cap: usize) -> SyncQueue {
+        SyncQueue {
+            q: Mutex::new(VecDeque::with_capacity(cap)),
+            cap,
+        }
+    }
+
+    /// Queue one; when full the newest is dropped (the next threshold hit resends).
+    pub fn push(&self, c: SyncConn) {
+        let mut q = self.q.lock().unwrap_or_else(PoisonError::into_inner);
+        if q.len() < self.cap {
+            q.push_back(c);
+        }
+    }
+
+    pub fn drain_into(&self, out: &mut Vec<SyncConn>) {
+        let mut q = self.q.lock().unwrap_or_else(PoisonError::into_inner);
+        out.extend(q.drain(..));
+    }
+}
+
+use super::worker::Worker;
+use super::Engine;
+use crate::conn::sctp::SctpState;
+use crate::conn::tcp::TcpState;
+use crate::conn::{
+    Conn, ConnFlags, ConnState, Endpoint, InKey, InsertError, NewConn, SyncedState, Transition,
+};
+use crate::model::ForwardMethod;
+use crate::time::Instant;
+
+/// Flags a backup takes from a sync message (the kernel's IP_VS_CONN_F_BACKUP_MASK).
+const BACKUP_MASK: u32 = conn_flags::FWD_MASK
+    | conn_flags::NOOUTPUT
+    | conn_flags::INACTIVE
+    | conn_flags::NO_CPORT
+    | conn_flags::TEMPLATE;
+
+/// Size of each worker's table of approximate per-connection packet counts.
+pub(crate) const PKT_SLOTS: usize = 4096;
+
+impl SyncConn {
+    pub(crate) fn from_conn(c: &Conn) -> SyncConn {
+        SyncConn {
+            family: crate::model::Family::of(&c.client.addr),
+            ip_proto: c.proto,
+            caddr: c.client.addr,
+            cport: c.client.port,
+            vaddr: c.virt.addr,
+            vport: c.virt.port,
+            daddr: c.dest.addr,
+            dport: c.dest.port,
+            fwmark: c.fwmark,
+            flags: c.flags.0 & BACKUP_MASK,
+            state: c.state.to_raw(),
+            timeout: c.timeout_ms / 1000,
+        }
+    }
+}
+
+/// Whether the state is one the kernel syncs in (`ip_vs_sync_conn_needed`), and
+/// whether entering it forces a sync at once (any such state but ESTABLISHED).
+fn sync_state(s: ConnState) -> (bool, bool) {
+    match s {
+        ConnState::Tcp(t) => {
+            let ok = matches!(
+                t,
+                TcpState::Established
+                    | TcpState::FinWait
+                    | TcpState::Close
+                    | TcpState::CloseWait
+                    | TcpState::TimeWait
+            );
+            (ok, ok && t != TcpState::Established)
+        }
+        ConnState::Sctp(t) => {
+            let ok = matches!(
+                t,
+                SctpState::Established
+                    | SctpState::ShutdownSent
+                    | SctpState::ShutdownReceived
+                    | SctpState::ShutdownAckSent
+                    | SctpState::Closed
+            );
+            (ok, ok && t != SctpState::Established)
+        }
+        ConnState::Udp => (true, false),
+        ConnState::Template => (false, false),
+    }
+}
+
+/// The master's rule after an input packet of `conn`: queue it when its state just
+/// changed into a closing state, or when its input packet count modulo
+/// `sync_period` equals `sync_threshold` ("3 50"). Packet counts are kept per worker
+/// in a small table indexed by connection (a collision only shifts when a connection
+/// is synced, never whether it eventually is). Its controlling template goes with it.
+pub(crate) fn maybe_queue(w: &Worker, conn: &Conn, t: &Transition, _now: Instant) {
+    if conn.flags.has(ConnFlags::ONE_PACKET)
+        || conn.flags.0 & ConnFlags::FWD_MASK == ConnFlags::FULLNAT
+    {
+        return;
+    }
+    let (ok, forcing) = sync_state(t.to);
+    if !ok {
+        return;
+    }
+    let s = w.sh.cfg.sysctls;
+    let slot = (conn.id.slot as usize ^ (conn.id.gen as usize).wrapping_mul(31)) % PKT_SLOTS;
+    let cell = &w.pkt_counts[slot];
+    let pkts = cell.get().wrapping_add(1);
+    cell.set(pkts);
+    let pkts = u32::from(pkts);
+    let due = if forcing && t.from != t.to {
+        true
+    } else if s.sync_period > 0 {
+        pkts % s.sync_period == s.sync_threshold
+    } else {
+        pkts == s.sync_threshold
+    };
+    if !due {
+        return;
+    }
+    let q = &w.sh.sync_queues[w.index];
+    if let Some(tid) = conn.control {
+        if let Some(tmpl) = w.sh.conns.get(tid) {
+            q.push(SyncConn::from_conn(&tmpl));
+        }
+    }
+    q.push(SyncConn::from_conn(conn));
+}
+
+/// Why a synced connection was not imported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncImportError {
+    /// No local service matches its protocol, virtual address and port (or mark).
+    NoService,
+    /// The service has no real server with its address and port.
+    NoDest,
+    /// The state number does not exist for the protocol.
+    BadState,
+    /// FULLNAT connections cannot be synced (their local address is not carried).
+    FullNat,
+    /// The connection table refused it.
+    Table(InsertError),
+}
+
+impl core::fmt::Display for SyncImportError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            SyncImportError::NoService => {
+                f.write_str("no local virtual service for the synced connection")
+            }
+            SyncImportError::NoDest => {
+                f.write_str("no local real server for the synced connection")
+            }
+            SyncImportError::BadState => f.write_str("invalid connection state in sync message"),
+            SyncImportError::FullNat => f.write_str("FULLNAT connections are not synced"),
+            SyncImportError::Table(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for SyncImportError {}
+
+impl Engine {
+    /// A backup director's import of one synced connection or template: create it (or
+    /// refresh it) bound to the matching local service and real server, with the
+    /// state, flags and timeout the master sent.
+    pub fn sync_import(&self, s: &SyncConn, now: Instant) -> Result<(), SyncImportError> {
+        let sh = &*self.shared;
+        let reg = sh.registry.load_full();
+        let template = s.flags & conn_flags::TEMPLATE != 0;
+        let svc = if s.fwmark != 0 {
+            reg.by_mark(s.fwmark, s.family)
+        } else {
+            crate::model::Protocol::from_ip_proto(s.ip_proto)
+                .and_then(|p| reg.find_addr(p, s.vaddr, s.vport))
+        }
+        .ok_or(SyncImportError::NoService)?;
+        let dest = svc
+            .dests
+            .iter()
+            .find(|d| d.config.addr == s.daddr && d.config.port == s.dport)
+            .or_else(|| svc.dests.iter().find(|d| d.config.addr == s.daddr))
+            .ok_or(SyncImportError::NoDest)?;
+        let method = dest.config.method;
+        if method == ForwardMethod::FullNat {
+            return Err(SyncImportError::FullNat);
+        }
+        let state =
+            ConnState::from_raw(s.ip_proto, template, s.state).ok_or(SyncImportError::BadState)?;
+        let key = InKey {
+            proto: s.ip_proto,
+            client: Endpoint::new(s.caddr, s.cport),
+            virt: Endpoint::new(s.vaddr, s.vport),
+        };
+        let existing = if template {
+            sh.conns.lookup_template(&key, now)
+        } else {
+            sh.conns.lookup_in(&key, now)
+        };
+        if let Some(c) = existing {
+            // A template that still controls connections stays; anything else is
+            // replaced by the master's newer view.
+            if !sh.conns.expire_now(c.id) {
+                sh.conns.touch(c.id, now);
+                return Ok(());
+            }
+        }
+        let mut n = NewConn::scheduled(
+            s.ip_proto,
+            key.client,
+            key.virt,
+            Endpoint::new(s.daddr, s.dport),
+            method,
+        );
+        n.template = template;
+        n.fwmark = s.fwmark;
+        n.service = svc.rt.id;
+        n.dest_id = dest.rt.id;
+        n.counters = Some(dest.rt.counters.clone());
+        n.timeout_ms = Some(s.timeout.saturating_mul(1000));
+        n.synced = Some(SyncedState {
+            state,
+            flags: ConnFlags((s.flags & BACKUP_MASK) | ConnFlags::SYNC),
+        });
+        sh.conns
+            .insert(n, now)
+            .map(|_| ())
+            .map_err(SyncImportError::Table)
+    }
+}

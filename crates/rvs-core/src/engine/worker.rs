@@ -1,0 +1,292 @@
+//! The per-packet path of one data-plane worker.
+
+use super::registry::{Registry, Service};
+use super::{xmit, Shared};
+use crate::conn::reuse::{self, ReuseDecision, ReusePolicy};
+use crate::conn::sctp::SctpEvent;
+use crate::conn::tcp::TcpFlags;
+use crate::conn::{Conn, Endpoint, InKey, OutKey, PacketEvent, Transition};
+use crate::model::Protocol;
+use crate::time::Instant;
+use crate::verdict::{DropReason, Frame, Verdict};
+use core::cell::Cell;
+use core::sync::atomic::Ordering;
+use rvs_wire::packet::{parse_frame, Fragment, IpInfo, Transport};
+use std::sync::Arc;
+
+/// The transport facts of a TCP/UDP/SCTP packet.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct L4 {
+    pub proto: Protocol,
+    pub src: Endpoint,
+    pub dst: Endpoint,
+    pub event: PacketEvent,
+}
+
+impl L4 {
+    fn of(ip: &IpInfo) -> Option<L4> {
+        let (proto, sp, dp, event) = match ip.transport {
+            Transport::Tcp {
+                src_port,
+                dst_port,
+                flags,
+                ..
+            } => (
+                Protocol::Tcp,
+                src_port,
+                dst_port,
+                PacketEvent::Tcp(TcpFlags::from_bits(flags.0 as u8)),
+            ),
+            Transport::Udp { src_port, dst_port } => {
+                (Protocol::Udp, src_port, dst_port, PacketEvent::Udp)
+            }
+            Transport::Sctp {
+                src_port,
+                dst_port,
+                first_chunk,
+                ..
+            } => (
+                Protocol::Sctp,
+                src_port,
+                dst_port,
+                PacketEvent::Sctp(SctpEvent::from_chunks(first_chunk.map_or(0, |c| c.0), None)),
+            ),
+            _ => return None,
+        };
+        Some(L4 {
+            proto,
+            src: Endpoint::new(ip.src, sp),
+            dst: Endpoint::new(ip.dst, dp),
+            event,
+        })
+    }
+
+    /// A packet the kernel would schedule a new connection for: a TCP SYN (without
+    /// RST), an SCTP INIT, any UDP datagram.
+    pub fn may_open(&self) -> bool {
+        match self.event {
+            PacketEvent::Tcp(f) => f.syn && !f.rst,
+            PacketEvent::Sctp(e) => e == SctpEvent::Init,
+            PacketEvent::Udp => true,
+        }
+    }
+
+    pub fn in_key(&self) -> InKey {
+        InKey {
+            proto: self.proto.ip_proto(),
+            client: self.src,
+            virt: self.dst,
+        }
+    }
+
+    pub fn out_key(&self) -> OutKey {
+        OutKey {
+            proto: self.proto.ip_proto(),
+            server: self.src,
+            client: self.dst,
+        }
+    }
+}
+
+/// One data-plane worker's handle on the engine. Not shared between threads: each
+/// thread owns its own (from [`super::Engine::worker`]).
+#[derive(Debug)]
+pub struct Worker {
+    pub(crate) sh: Arc<Shared>,
+    pub(crate) index: usize,
+    pub(crate) reg: Arc<Registry>,
+    generation: u64,
+    /// Approximate input packet counts per connection, for the sync threshold.
+    pub(crate) pkt_counts: Box<[Cell<u16>]>,
+}
+
+impl Worker {
+    pub(crate) fn new(sh: Arc<Shared>, index: usize) -> Worker {
+        let generation = sh.generation.load(Ordering::Acquire);
+        let reg = sh.registry.load_full();
+        Worker {
+            sh,
+            index,
+            reg,
+            generation,
+            pkt_counts: (0..super::sync::PKT_SLOTS).map(|_| Cell::new(0)).collect(),
+        }
+    }
+
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// Pick up a newly published configuration (one relaxed load when none is).
+    fn refresh(&mut self) {
+        let g = self.sh.generation.load(Ordering::Acquire);
+        if g != self.generation {
+            self.reg = self.sh.registry.load_full();
+            self.generation = g;
+        }
+    }
+
+    /// Classify, track and rewrite one Ethernet frame in place. See [`Verdict`].
+    ///
+    /// Checksums are verified where the kernel verifies them (IPv4 headers; the
+    /// transport checksum of packets that NAT/FULLNAT rewrite; ICMP errors) unless the
+    /// data plane marked the frame as verified ([`Frame::set_checksum_verified`]).
+    /// `CHECKSUM_PARTIAL` frames must be finished first
+    /// (`rvs_wire::checksum::finish_partial`).
+    pub fn process(&mut self, frame: &mut Frame<'_>, now: Instant) -> Verdict {
+        self.refresh();
+        let info = match parse_frame(frame.bytes()) {
+            Ok(i) => i,
+            // Not IP (ARP, LLDP...): the kernel's business.
+            Err(rvs_wire::Error::Unsupported) => return Verdict::Pass,
+            Err(_) => return Verdict::Drop(DropReason::Malformed),
+        };
+        let ip = info.ip;
+        if ip.fragment != Fragment::None {
+            // The kernel reassembles before IPVS sees a packet; rvs does not, so
+            // fragments meant for a service are refused and others left alone.
+            return if self.reg.is_vip(&ip.dst) {
+                Verdict::Drop(DropReason::Fragment)
+            } else {
+                Verdict::Pass
+            };
+        }
+        if let Some(l4) = L4::of(&ip) {
+            return self.transport(frame, &ip, &l4, now);
+        }
+        if let Transport::IcmpError {
+            quoted: Some(q), ..
+        } = ip.transport
+        {
+            return self.icmp_error(frame, &ip, &q, now);
+        }
+        Verdict::Pass
+    }
+
+    fn transport(&mut self, frame: &mut Frame<'_>, ip: &IpInfo, l4: &L4, now: Instant) -> Verdict {
+        // Packets to a virtual address are client packets; anything else may be a reply
+        // from a real server (NAT, FULLNAT) or a packet of a firewall-mark service.
+        let to_vip = self.reg.is_vip(&l4.dst.addr);
+        if !to_vip {
+            if let Some((conn, _)) = self.sh.conns.process_out(&l4.out_key(), l4.event, now) {
+                return self.forward_out(frame, ip, &conn);
+            }
+        }
+        let existing = if l4.event.is_new_conn() {
+            self.existing_for_new(l4, now)
+        } else {
+            self.sh.conns.process_in(&l4.in_key(), l4.event, now)
+        };
+        if let Some((conn, t)) = existing {
+            return self.forward_in(frame, ip, &conn, &t, now);
+        }
+        let Some(svc) = self.classify(l4) else {
+            return Verdict::Pass;
+        };
+        if !l4.may_open() {
+            return Verdict::Drop(DropReason::NoConnection);
+        }
+        self.new_connection(frame, ip, l4, &svc, now)
+    }
+
+    /// A packet that may open a connection hit an entry: decide whether to keep it or
+    /// schedule anew (`conn_reuse_mode`, `expire_nodest_conn`) before moving its state.
+    fn existing_for_new(&self, l4: &L4, now: Instant) -> Option<(Conn, Transition)> {
+        let conn = self.sh.conns.lookup_in(&l4.in_key(), now)?;
+        let dest = self.reg.dest(conn.dest_id).map(|(_, d)| d.rt.status());
+        let dest = Some(dest.unwrap_or(reuse::DestStatus {
+            available: false,
+            weight: 0,
+        }));
+        let s = self.sh.cfg.sysctls;
+        let policy = ReusePolicy {
+            conn_reuse_mode: u32::from(s.conn_reuse_mode),
+            expire_nodest_conn: s.expire_nodest_conn,
+        };
+        match reuse::decide(&conn, l4.event, dest, policy) {
+            ReuseDecision::Keep => {
+                self.sh
+                    .conns
+                    .on_packet(conn.id, crate::conn::Direction::In, l4.event, now)
+            }
+            ReuseDecision::Reschedule => {
+                self.sh.conns.expire_now(conn.id);
+                None
+            }
+            // Forwarding will find the real server gone and drop.
+            ReuseDecision::Drop => Some((
+                conn.clone(),
+                Transition {
+                    from: conn.state,
+                    to: conn.state,
+                    cleared_no_output: false,
+                    activity: None,
+                },
+            )),
+        }
+    }
+
+    /// The service of a packet without a connection: a firewall-mark rule first (the
+    /// mangle table runs before IPVS), then (proto, VIP, port), then a port-zero service.
+    fn classify(&self, l4: &L4) -> Option<Arc<Service>> {
+        let reg = &self.reg;
+        if !reg.rules.is_empty() {
+            let input = super::fwmark::MarkInput {
+                proto: l4.proto,
+                src: l4.src.addr,
+                dst: l4.dst.addr,
+                dst_port: l4.dst.port,
+            };
+            if let Some((mark, family)) = super::fwmark::classify(&reg.rules, &input) {
+                if let Some(s) = reg.by_mark(mark, family) {
+                    return Some(s.clone());
+                }
+            }
+        }
+        reg.find_addr(l4.proto, l4.dst.addr, l4.dst.port).cloned()
+    }
+
+    /// Forward a client → virtual packet of `conn`.
+    pub(crate) fn forward_in(
+        &self,
+        frame: &mut Frame<'_>,
+        ip: &IpInfo,
+        conn: &Conn,
+        t: &Transition,
+        now: Instant,
+    ) -> Verdict {
+        let Some((svc, dest)) = self.reg.dest(conn.dest_id) else {
+            // The real server is gone: drop, and with expire_nodest_conn forget the
+            // connection so the client's next attempt is scheduled afresh.
+            if self.sh.cfg.sysctls.expire_nodest_conn {
+                self.sh.conns.expire_now(conn.id);
+            }
+            return Verdict::Drop(DropReason::DestRemoved);
+        };
+        let v = xmit::inbound(&self.sh.cfg, frame, ip, conn, dest.config.method);
+        if let Verdict::Forward(_) = v {
+            let bytes = ip.len() as u64;
+            dest.rt.stats.inbound(self.index, bytes);
+            svc.rt.stats.inbound(self.index, bytes);
+            self.sh.totals.inbound(self.index, bytes);
+            if self.sh.sync_master.load(Ordering::Relaxed) {
+                super::sync::maybe_queue(self, conn, t, now);
+            }
+        }
+        v
+    }
+
+    /// Forward a real server → client reply of `conn` (NAT, FULLNAT).
+    fn forward_out(&self, frame: &mut Frame<'_>, ip: &IpInfo, conn: &Conn) -> Verdict {
+        let v = xmit::outbound(&self.sh.cfg, frame, ip, conn);
+        if let Verdict::Forward(_) = v {
+            let bytes = ip.len() as u64;
+            if let Some((svc, dest)) = self.reg.dest(conn.dest_id) {
+                dest.rt.stats.outbound(self.index, bytes);
+                svc.rt.stats.outbound(self.index, bytes);
+            }
+            self.sh.totals.outbound(self.index, bytes);
+        }
+        v
+    }
+}

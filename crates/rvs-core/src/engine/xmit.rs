@@ -1,0 +1,120 @@
+//! Rewriting a packet of a connection for its forwarding method (the kernel's
+//! `ip_vs_*_xmit` and `handle_response`).
+
+use super::config::EngineConfig;
+use super::tunnel;
+use crate::conn::{Conn, ConnFlags};
+use crate::model::ForwardMethod;
+use crate::verdict::{DropReason, Egress, Frame, Verdict};
+use rvs_wire::packet::IpInfo;
+use rvs_wire::rewrite::{rewrite, NatRewrite};
+use rvs_wire::{ipv4, packet};
+
+/// Verify what the kernel verifies before it rewrites a transport header.
+fn checksums_ok(frame: &Frame<'_>, ip: &IpInfo) -> bool {
+    frame.checksum_verified() || packet::verify_checksums(frame.bytes(), ip)
+}
+
+/// The IPv4 header checksum (IP input checks it for every packet).
+fn header_ok(frame: &Frame<'_>, ip: &IpInfo) -> bool {
+    if frame.checksum_verified() || ip.is_ipv6() {
+        return true;
+    }
+    frame
+        .bytes()
+        .get(ip.offset..ip.end)
+        .and_then(|b| ipv4::Packet::new_checked(b).ok())
+        .is_some_and(|p| p.verify_checksum())
+}
+
+fn forward(next_hop: core::net::IpAddr, on_link: bool) -> Verdict {
+    Verdict::Forward(Egress { next_hop, on_link })
+}
+
+/// A client → virtual packet of `conn`, to its real server. `method` is the real
+/// server's current configuration (for the tunnel parameters); the connection's own
+/// method bits decide how it is forwarded.
+pub(crate) fn inbound(
+    cfg: &EngineConfig,
+    frame: &mut Frame<'_>,
+    ip: &IpInfo,
+    conn: &Conn,
+    method: ForwardMethod,
+) -> Verdict {
+    let rip = conn.dest.addr;
+    match conn.flags.0 & ConnFlags::FWD_MASK {
+        ConnFlags::MASQ => {
+            if !checksums_ok(frame, ip) {
+                return Verdict::Drop(DropReason::BadChecksum);
+            }
+            let rw = NatRewrite::dst(rip, conn.dest.port);
+            match rewrite(frame.bytes_mut(), ip, &rw) {
+                Ok(()) => forward(rip, false),
+                Err(_) => Verdict::Drop(DropReason::Malformed),
+            }
+        }
+        ConnFlags::FULLNAT => {
+            let Some(local) = conn.local else {
+                return Verdict::Drop(DropReason::NoConnection);
+            };
+            if !checksums_ok(frame, ip) {
+                return Verdict::Drop(DropReason::BadChecksum);
+            }
+            let rw = NatRewrite::both((local.addr, local.port), (rip, conn.dest.port));
+            match rewrite(frame.bytes_mut(), ip, &rw) {
+                Ok(()) => forward(rip, false),
+                Err(_) => Verdict::Drop(DropReason::Malformed),
+            }
+        }
+        ConnFlags::DROUTE => {
+            if !header_ok(frame, ip) {
+                return Verdict::Drop(DropReason::BadChecksum);
+            }
+            forward(rip, true)
+        }
+        ConnFlags::TUNNEL => {
+            if !header_ok(frame, ip) {
+                return Verdict::Drop(DropReason::BadChecksum);
+            }
+            let tun = match method {
+                ForwardMethod::Tunnel(t) => t,
+                _ => Default::default(),
+            };
+            match tunnel::encapsulate(cfg, frame, ip, rip, &tun) {
+                Ok(()) => forward(rip, false),
+                Err(r) => Verdict::Drop(r),
+            }
+        }
+        // The director is the real server: the local stack takes the packet.
+        _ => Verdict::Pass,
+    }
+}
+
+/// A real server → client reply of `conn` (NAT, FULLNAT), back to the client as if
+/// it came from the virtual service.
+pub(crate) fn outbound(
+    _cfg: &EngineConfig,
+    frame: &mut Frame<'_>,
+    ip: &IpInfo,
+    conn: &Conn,
+) -> Verdict {
+    let fwd = conn.flags.0 & ConnFlags::FWD_MASK;
+    if fwd != ConnFlags::MASQ && fwd != ConnFlags::FULLNAT {
+        return Verdict::Pass;
+    }
+    if !checksums_ok(frame, ip) {
+        return Verdict::Drop(DropReason::BadChecksum);
+    }
+    let rw = if fwd == ConnFlags::FULLNAT {
+        NatRewrite::both(
+            (conn.virt.addr, conn.virt.port),
+            (conn.client.addr, conn.client.port),
+        )
+    } else {
+        NatRewrite::src(conn.virt.addr, conn.virt.port)
+    };
+    match rewrite(frame.bytes_mut(), ip, &rw) {
+        Ok(()) => forward(conn.client.addr, false),
+        Err(_) => Verdict::Drop(DropReason::Malformed),
+    }
+}
