@@ -1,1 +1,3 @@
 //! rvs-ha: keepalived.conf, health checkers, VRRP and the IPVS connection sync protocol.
+
+pub mod config;
