@@ -166,6 +166,20 @@ fn packet_socket(ifname: &str) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
+/// Writes a sysctl back when dropped.
+struct RestoreSysctl {
+    path: std::path::PathBuf,
+    value: String,
+}
+
+impl Drop for RestoreSysctl {
+    fn drop(&mut self) {
+        if let Err(e) = sysctl::write(&self.path, &self.value) {
+            eprintln!("rvs-realserver: restoring {}: {e}", self.path.display());
+        }
+    }
+}
+
 /// Counters printed at exit.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct DecapStats {
@@ -191,9 +205,25 @@ pub fn run(args: &DecapArgs, ready: impl FnOnce()) -> Result<DecapStats, String>
     if !status.success() {
         return Err(format!("cannot bring {} up", args.tun_name));
     }
-    // Inner packets come from clients reached through other interfaces: loose
-    // reverse-path check on the TUN device (the device goes away with us).
-    sysctl::write(&sysctl::ipv4_conf(&args.tun_name, "rp_filter"), "2")?;
+    // Inner packets come from clients reached through other interfaces, and the
+    // TUN device has no address, so only "no reverse-path check" lets them in; the
+    // kernel applies max(all, device). `setup --mode tun` already sets `all`; if it
+    // did not run, do it here and restore it at exit.
+    sysctl::write(&sysctl::ipv4_conf(&args.tun_name, "rp_filter"), "0")?;
+    let all_rp = sysctl::ipv4_conf("all", "rp_filter");
+    let all_before = sysctl::read(&all_rp)?;
+    let _restore_all = if all_before != "0" {
+        sysctl::write(&all_rp, "0")?;
+        eprintln!(
+            "rvs-realserver: net.ipv4.conf.all.rp_filter set to 0 (was {all_before}) until exit"
+        );
+        Some(RestoreSysctl {
+            path: all_rp,
+            value: all_before,
+        })
+    } else {
+        None
+    };
     let sock =
         packet_socket(&args.iface).map_err(|e| format!("packet socket on {}: {e}", args.iface))?;
     let _table = DecapTable::install(&args.table, &args.iface, args.gue_port)?;

@@ -1,5 +1,7 @@
 //! rvs-realserver: prepares a host to be a DR or TUN real server.
 
+use std::io::Write as _;
+
 use rvs_realserver::args::{self, Command};
 use rvs_realserver::{decap, setup};
 
@@ -32,14 +34,21 @@ fn run() -> Result<(), String> {
         }
         Command::Decap(a) => {
             let stats = decap::run(&a, || {
-                println!(
+                let mut out = std::io::stdout();
+                let _ = writeln!(
+                    out,
                     "decapsulating on {} into {} (stop with SIGTERM)",
                     a.iface, a.tun_name
                 );
+                let _ = out.flush();
             })?;
-            println!(
+            // Whoever started us may have closed our stdout by now.
+            let _ = writeln!(
+                std::io::stdout(),
                 "stopped: {} decapsulated, {} ignored, {} not injected",
-                stats.decapsulated, stats.ignored, stats.inject_errors
+                stats.decapsulated,
+                stats.ignored,
+                stats.inject_errors
             );
         }
     }

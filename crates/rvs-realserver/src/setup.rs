@@ -141,13 +141,16 @@ impl State {
             self.set_sysctl(sysctl::ipv4_conf(i, "arp_announce"), "2")?;
         }
         if args.mode == Mode::Tun {
+            // Inner packets come from clients that are routed through other
+            // interfaces; the kernel applies max(all, device), so `all` must allow
+            // it (each interface keeps its own setting).
+            self.set_sysctl(sysctl::ipv4_conf("all", "rp_filter"), "0")?;
             if ipip_available() && link_is_up("tunl0")?.is_some() {
                 if link_is_up("tunl0")? == Some(false) {
                     ip(&["link", "set", "tunl0", "up"])?;
                     self.tunl0_raised = true;
                 }
-                // Inner packets come from clients routed elsewhere: loose mode.
-                self.set_sysctl(sysctl::ipv4_conf("tunl0", "rp_filter"), "2")?;
+                self.set_sysctl(sysctl::ipv4_conf("tunl0", "rp_filter"), "0")?;
                 self.set_sysctl(sysctl::ipv4_conf("tunl0", "arp_ignore"), "1")?;
                 self.set_sysctl(sysctl::ipv4_conf("tunl0", "arp_announce"), "2")?;
             } else {
