@@ -713,7 +713,9 @@ fn apply_option(
         }
         Tag::Weight => {
             set(e, Opt::Weight)?;
-            e.weight = string_to_number(v, 0, 65535)
+            // Debian's ipvsadm 1.31 takes weights up to INT_MAX, as the kernel does
+            // (lab: ipvsadm-edge2.sh); the upstream source stops at 65535.
+            e.weight = string_to_number(v, 0, i64::from(i32::MAX))
                 .ok_or_else(|| Exit::usage("illegal weight specified"))?
                 as u32;
         }
