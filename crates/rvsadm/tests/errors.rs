@@ -173,7 +173,7 @@ fn replay(
                 assert_eq!(
                     (out.stderr.as_str(), out.code),
                     (message, rc),
-                    "{}",
+                    "{} ({reason})",
                     b.command
                 );
                 assert_eq!(
