@@ -14,6 +14,8 @@ pub struct RxMeta {
     pub wire_len: usize,
     /// The TCP/UDP checksum is partial (CHECKSUM_PARTIAL) and must be finished.
     pub csum_partial: bool,
+    /// The kernel (or the NIC) verified the checksums (CHECKSUM_UNNECESSARY).
+    pub csum_valid: bool,
     /// The frame carried a VLAN tag that the kernel stripped.
     pub vlan_stripped: bool,
 }

@@ -64,10 +64,12 @@ struct Changed {
     lro_was_on: bool,
 }
 
-/// Receive offloads turned off on some interfaces; dropping it turns them back on.
+/// Receive offloads turned off on some interfaces; dropping it turns them back on
+/// (in the network namespace they were turned off in, whichever thread drops it).
 #[derive(Debug, Default)]
 pub struct OffloadGuard {
     changed: Vec<Changed>,
+    netns: Option<std::fs::File>,
 }
 
 impl OffloadGuard {
@@ -75,7 +77,10 @@ impl OffloadGuard {
     /// request keeps its setting (it then has nothing to turn off).
     pub fn disable_receive_offloads(interfaces: &[String]) -> io::Result<OffloadGuard> {
         let sock = ctl_socket()?;
-        let mut guard = OffloadGuard::default();
+        let mut guard = OffloadGuard {
+            changed: Vec::new(),
+            netns: std::fs::File::open("/proc/thread-self/ns/net").ok(),
+        };
         for ifname in interfaces {
             let gro_was_on = ethtool(&sock, ifname, ETHTOOL_GGRO, 0).unwrap_or(0) != 0;
             let flags = ethtool(&sock, ifname, ETHTOOL_GFLAGS, 0).unwrap_or(0);
@@ -110,18 +115,38 @@ impl OffloadGuard {
     }
 }
 
-impl Drop for OffloadGuard {
-    fn drop(&mut self) {
-        let Ok(sock) = ctl_socket() else { return };
-        for c in self.changed.drain(..) {
-            if c.gro_was_on {
-                let _ = ethtool(&sock, &c.ifname, ETHTOOL_SGRO, 1);
-            }
-            if c.lro_was_on {
-                if let Ok(flags) = ethtool(&sock, &c.ifname, ETHTOOL_GFLAGS, 0) {
-                    let _ = ethtool(&sock, &c.ifname, ETHTOOL_SFLAGS, flags | ETH_FLAG_LRO);
-                }
+fn restore(changed: Vec<Changed>) {
+    let Ok(sock) = ctl_socket() else { return };
+    for c in changed {
+        if c.gro_was_on {
+            let _ = ethtool(&sock, &c.ifname, ETHTOOL_SGRO, 1);
+        }
+        if c.lro_was_on {
+            if let Ok(flags) = ethtool(&sock, &c.ifname, ETHTOOL_GFLAGS, 0) {
+                let _ = ethtool(&sock, &c.ifname, ETHTOOL_SFLAGS, flags | ETH_FLAG_LRO);
             }
         }
+    }
+}
+
+impl Drop for OffloadGuard {
+    fn drop(&mut self) {
+        let changed = std::mem::take(&mut self.changed);
+        if changed.is_empty() {
+            return;
+        }
+        let Some(ns) = self.netns.take() else {
+            restore(changed);
+            return;
+        };
+        // The interfaces live in the namespace of the thread that changed them: do
+        // the work on a short-lived thread that enters it.
+        let worker = std::thread::spawn(move || {
+            // SAFETY: setns on a valid namespace descriptor changes only this thread.
+            if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } == 0 {
+                restore(changed);
+            }
+        });
+        let _ = worker.join();
     }
 }

@@ -106,6 +106,8 @@ impl<P: WorkerProcessor, I: PacketIo> Worker<P, I> {
         let slot_size = t.headroom + t.max_frame;
         let mut buf = vec![0u8; t.batch * slot_size];
         let mut lens = vec![0usize; t.batch];
+        // Checksums known good: verified by the kernel, or just computed by us.
+        let mut verified = vec![false; t.batch];
         let mut descs: Vec<TxDesc> = Vec::with_capacity(t.batch);
         let mut pending = PendingQueue::new(t.pending_capacity, t.max_frame);
         let mut idle_rounds = 0u32;
@@ -133,6 +135,7 @@ impl<P: WorkerProcessor, I: PacketIo> Worker<P, I> {
                 let counters = &self.counters;
                 let buf = &mut buf;
                 let lens = &mut lens;
+                let verified = &mut verified;
                 self.io.receive(t.batch, &mut |data, meta| {
                     counters.rx(meta.wire_len);
                     if meta.wire_len > data.len() || data.len() > t.max_frame {
@@ -148,9 +151,12 @@ impl<P: WorkerProcessor, I: PacketIo> Worker<P, I> {
                     let at = n * slot_size + t.headroom;
                     let dst = &mut buf[at..at + data.len()];
                     dst.copy_from_slice(data);
+                    let mut ok = meta.csum_valid;
                     if meta.csum_partial && finish_l4_checksum(dst) {
                         counters.csum_finished();
+                        ok = true;
                     }
+                    verified[n] = ok;
                     lens[n] = data.len();
                     n += 1;
                 });
@@ -177,6 +183,7 @@ impl<P: WorkerProcessor, I: PacketIo> Worker<P, I> {
             for (i, len) in lens.iter().enumerate().take(n) {
                 let slot = &mut buf[i * slot_size..(i + 1) * slot_size];
                 let mut frame = Frame::new(slot, t.headroom, *len);
+                frame.set_checksum_verified(verified[i]);
                 match self.processor.process(&mut frame, now) {
                     Verdict::Pass => self.counters.pass(),
                     Verdict::Drop(reason) => self.counters.engine_drop(reason),

@@ -9,10 +9,13 @@ use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::time::Duration;
 
 use common::*;
+use rvs_core::engine::FullNatPool;
 use rvs_core::model::{
-    DestConfig, ForwardMethod, Protocol, SchedFlags, SchedulerKind, ServiceConfig, ServiceKey,
-    VirtualService,
+    DestConfig, Family, ForwardMethod, FwmarkRule, Prefix, Protocol, SchedFlags, SchedulerKind,
+    ServiceConfig, ServiceKey, VirtualService,
 };
+use rvs_dataplane::offload::OffloadGuard;
+use rvs_dataplane::steering::{cleanup_stale, SteeringGuard};
 use rvs_dataplane::{Dataplane, DataplaneConfig, Steering};
 
 fn nat_service(proto: Protocol, vport: u16, rport: u16) -> VirtualService {
@@ -67,7 +70,7 @@ fn tcp_through_nat_director_without_kernel_rst() {
         .server
         .run(|| TcpListener::bind((SERVER, 8080)).expect("bind server"));
     let server = std::thread::spawn(move || {
-        for _ in 0..3 {
+        for _ in 0..4 {
             let (mut s, _) = listener.accept().expect("accept");
             s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
             let mut buf = [0u8; 64];
@@ -77,7 +80,11 @@ fn tcp_through_nat_director_without_kernel_rst() {
         }
     });
 
-    let steering = Steering::compute(&[nat_service(Protocol::Tcp, 80, 8080)], &[], &[]);
+    let steering = Steering::compute(
+        &[nat_service(Protocol::Tcp, 80, 8080)],
+        &[],
+        &FullNatPool::default(),
+    );
     let processor = StaticNat {
         proto: 6,
         vip: VIP,
@@ -86,9 +93,14 @@ fn tcp_through_nat_director_without_kernel_rst() {
         rport: 8080,
     };
     let cfg = config(&topo, &table, steering.clone());
-    let handle = topo
-        .director
-        .run(move || Dataplane::start(cfg, processor).expect("start data plane"));
+    let d0 = topo.dir_client_if.clone();
+    let (handle, gro_during) = topo.director.run(move || {
+        // GRO on before start: the data plane must turn it off (and back on after).
+        OffloadGuard::set_gro(&d0, true).expect("enable GRO");
+        let h = Dataplane::start(cfg, processor).expect("start data plane");
+        (h, OffloadGuard::gro_enabled(&d0).expect("read GRO"))
+    });
+    assert!(!gro_during, "GRO still on while the data plane runs");
     let listing = topo
         .director
         .sh(&["nft", "list", "table", "netdev", &table]);
@@ -108,7 +120,6 @@ fn tcp_through_nat_director_without_kernel_rst() {
             })
             .collect()
     });
-    server.join().expect("server thread");
     assert_eq!(replies, ["got hello 0\n", "got hello 1\n", "got hello 2\n"]);
 
     // The kernel still answers ping to the VIP (ICMP is not claimed).
@@ -124,6 +135,21 @@ fn tcp_through_nat_director_without_kernel_rst() {
     assert!(c.tx_packets >= 18, "{c:?}");
     assert_eq!(c.total_drops(), 0, "{c:?}");
 
+    // The director's own connection to the real server (a health check) comes
+    // from the claimed RIP:port but is addressed to the director: the kernel keeps it.
+    let check = topo.director.run(|| {
+        let mut s =
+            TcpStream::connect_timeout(&SocketAddr::from((SERVER, 8080)), Duration::from_secs(3))
+                .expect("health check connects");
+        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        s.write_all(b"check\n").unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).expect("health check read");
+        out
+    });
+    assert_eq!(check, "got check\n");
+    server.join().expect("server thread");
+
     // The same steering again is accepted (atomic replace), then shut down.
     let h = topo.director.run(move || {
         handle.update_steering(&steering).expect("update");
@@ -132,6 +158,12 @@ fn tcp_through_nat_director_without_kernel_rst() {
     h.shutdown().expect("shutdown");
     let tables = topo.director.sh(&["nft", "list", "tables"]);
     assert!(!tables.contains("rvs"), "left behind: {tables}");
+    let d0 = topo.dir_client_if.clone();
+    assert!(
+        topo.director
+            .run(move || OffloadGuard::gro_enabled(&d0).expect("read GRO")),
+        "GRO not restored"
+    );
 }
 
 #[test]
@@ -172,7 +204,11 @@ fn first_packet_to_unknown_neighbour_arrives() {
         .run(|| UdpSocket::bind((SERVER, 5353)).expect("bind udp"));
     sock.set_read_timeout(Some(Duration::from_secs(4))).unwrap();
 
-    let steering = Steering::compute(&[nat_service(Protocol::Udp, 53, 5353)], &[], &[]);
+    let steering = Steering::compute(
+        &[nat_service(Protocol::Udp, 53, 5353)],
+        &[],
+        &FullNatPool::default(),
+    );
     let processor = StaticNat {
         proto: 17,
         vip: VIP,
@@ -213,4 +249,78 @@ fn first_packet_to_unknown_neighbour_arrives() {
         .sh(&["ip", "neigh", "show", &SERVER.to_string()]);
     assert!(neigh.contains("lladdr"), "kernel did not resolve: {neigh}");
     handle.shutdown().expect("shutdown");
+}
+
+#[test]
+fn nft_accepts_every_rule_kind_and_stale_tables_are_removed() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let ns = Netns::new(&name("rk"));
+    let dev = name("rkd");
+    ns.sh(&[
+        "ip",
+        "link",
+        "add",
+        &dev,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &name("rke"),
+    ]);
+    let mut fwm = nat_service(Protocol::Tcp, 0, 0);
+    fwm.config.key = ServiceKey::Fwmark {
+        mark: 7,
+        family: Family::V4,
+    };
+    let mut v6 = nat_service(Protocol::Sctp, 0, 0);
+    v6.config.key = ServiceKey::Addr {
+        proto: Protocol::Sctp,
+        addr: "2001:db8::1".parse().unwrap(),
+        port: 0,
+    };
+    v6.dests[0].addr = "2001:db8:1::2".parse().unwrap();
+    v6.dests[0].method = ForwardMethod::FullNat;
+    let rules = [FwmarkRule {
+        mark: 7,
+        family: Family::V4,
+        proto: None,
+        dst: Prefix::new("10.5.0.9".parse().unwrap(), 24),
+        dst_ports: Some((8000, 8080)),
+        src: Some(Prefix::new("192.0.2.0".parse().unwrap(), 24)),
+    }];
+    let pool = FullNatPool {
+        addrs: vec![
+            "10.6.0.1".parse().unwrap(),
+            "2001:db8:2::1".parse().unwrap(),
+        ],
+        ports: (5000, 6000),
+    };
+    let steering = Steering::compute(
+        &[nat_service(Protocol::Udp, 53, 5353), fwm, v6],
+        &rules,
+        &pool,
+    );
+    let table = name("rk").replace("dp", "rvs_dp");
+    let ifs = vec![dev.clone()];
+    let t = table.clone();
+    let guard = ns.run(move || SteeringGuard::install(&t, &ifs, &steering).expect("nft accepts"));
+    let listing = ns.sh(&["nft", "list", "table", "netdev", &table]);
+    for needle in [
+        "10.5.0.0/24",
+        "2001:db8::1 . sctp",
+        "th dport 5000-6000",
+        "fib daddr type != local",
+    ] {
+        assert!(listing.contains(needle), "{needle} missing in\n{listing}");
+    }
+    // A killed instance leaves its table: cleanup_stale removes it.
+    std::mem::forget(guard);
+    let t = table.clone();
+    assert!(ns.run(move || cleanup_stale(&t).expect("cleanup")));
+    let t = table.clone();
+    assert!(!ns.run(move || cleanup_stale(&t).expect("cleanup again")));
+    assert!(!ns.sh(&["nft", "list", "tables"]).contains(&table));
 }

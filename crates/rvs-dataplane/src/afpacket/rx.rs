@@ -253,6 +253,7 @@ impl RxRing {
             ifindex: self.ifindex,
             wire_len: hdr.tp_len as usize,
             csum_partial: hdr.tp_status & libc::TP_STATUS_CSUMNOTREADY != 0,
+            csum_valid: hdr.tp_status & libc::TP_STATUS_CSUM_VALID != 0,
             vlan_stripped: hdr.tp_status & libc::TP_STATUS_VLAN_VALID != 0,
         };
         Some((data, meta, hdr.tp_next_offset as usize))

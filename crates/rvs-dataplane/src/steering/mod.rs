@@ -16,23 +16,13 @@ pub use nft::{cleanup_stale, nft_available, SteeringError, SteeringGuard};
 
 use core::fmt::Write as _;
 use core::net::IpAddr;
-use rvs_core::model::{Family, ForwardMethod, Protocol, ServiceKey, VirtualService};
+use rvs_core::engine::FullNatPool;
+use rvs_core::model::{
+    Family, ForwardMethod, FwmarkRule, Prefix, Protocol, ServiceKey, VirtualService,
+};
 use std::collections::BTreeSet;
 
 const ALL_PROTOCOLS: [Protocol; 3] = [Protocol::Tcp, Protocol::Udp, Protocol::Sctp];
-
-/// How a firewall-mark service's packets are recognised. LVS users mark packets in
-/// iptables' mangle table, which runs after the ingress hook, so rvs needs the
-/// match itself to claim them: destination prefix, optional protocol and ports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct FwmarkMatch {
-    pub mark: u32,
-    pub dst: IpAddr,
-    pub prefix_len: u8,
-    pub proto: Option<Protocol>,
-    /// Inclusive destination port range; needs `proto`.
-    pub dports: Option<(u16, u16)>,
-}
 
 /// The packets one rvsd instance claims, in a canonical (sorted) form so equal
 /// configurations render identical rulesets.
@@ -42,10 +32,14 @@ pub struct Steering {
     services: BTreeSet<(IpAddr, Protocol, u16)>,
     /// (real server, protocol, port): replies of NAT and FULLNAT real servers.
     /// Port 0 means every port (fwmark services, whose real servers keep the port).
+    /// Only claimed when not addressed to the director itself (health checks).
     replies: BTreeSet<(IpAddr, Protocol, u16)>,
-    /// FULLNAT local addresses: every TCP/UDP/SCTP packet to them is a reply.
+    /// FULLNAT local addresses: TCP/UDP/SCTP packets to them within `local_ports`
+    /// are replies.
     local_addrs: BTreeSet<IpAddr>,
-    fwmarks: BTreeSet<FwmarkMatch>,
+    local_ports: (u16, u16),
+    /// The fwmark classifier rules of fwmark services that exist.
+    fwmarks: Vec<FwmarkRule>,
 }
 
 fn is_v4(a: &IpAddr) -> bool {
@@ -61,13 +55,13 @@ fn proto_word(p: Protocol) -> &'static str {
 }
 
 impl Steering {
-    /// The claim of `services`. `fwmark_matches` says how each fwmark is recognised
-    /// (entries whose mark no service uses are ignored); `fullnat_pool` lists the
-    /// local addresses of FULLNAT.
+    /// The claim of `services`. `fwmark_rules` say how each fwmark is recognised
+    /// (the engine's own classifier; rules whose mark no service uses are ignored);
+    /// `fullnat` is the engine's FULLNAT local address pool.
     pub fn compute(
         services: &[VirtualService],
-        fwmark_matches: &[FwmarkMatch],
-        fullnat_pool: &[IpAddr],
+        fwmark_rules: &[FwmarkRule],
+        fullnat: &FullNatPool,
     ) -> Steering {
         let mut s = Steering::default();
         for vs in services {
@@ -81,9 +75,16 @@ impl Steering {
                     }
                 }
                 ServiceKey::Fwmark { mark, family } => {
-                    for m in fwmark_matches {
-                        if m.mark == mark && Family::of(&m.dst) == family {
-                            s.fwmarks.insert(*m);
+                    for r in fwmark_rules {
+                        // A rule mixing families cannot match anything.
+                        let coherent = Family::of(&r.dst.addr) == r.family
+                            && r.src.is_none_or(|p| Family::of(&p.addr) == r.family);
+                        if r.mark == mark
+                            && r.family == family
+                            && coherent
+                            && !s.fwmarks.contains(r)
+                        {
+                            s.fwmarks.push(*r);
                         }
                     }
                     &ALL_PROTOCOLS
@@ -99,7 +100,10 @@ impl Steering {
                 }
             }
         }
-        s.local_addrs.extend(fullnat_pool.iter().copied());
+        s.local_addrs.extend(fullnat.addrs.iter().copied());
+        s.local_ports = fullnat.ports;
+        // Keep the engine's order (first match wins there; here all rules drop, so
+        // the order only makes the text deterministic).
         s
     }
 
@@ -194,32 +198,57 @@ impl Steering {
                 "\t\t{ip} daddr . meta l4proto . th dport @svc{fam} drop"
             );
             let _ = writeln!(out, "\t\t{ip} daddr . meta l4proto @svcall{fam} drop");
+            // Replies to the director's own addresses (its health checks of the
+            // real servers) stay with the kernel.
             let _ = writeln!(
                 out,
-                "\t\t{ip} saddr . meta l4proto . th sport @rs{fam} drop"
+                "\t\t{ip} saddr . meta l4proto . th sport @rs{fam} fib daddr type != local drop"
             );
-            let _ = writeln!(out, "\t\t{ip} saddr . meta l4proto @rsall{fam} drop");
             let _ = writeln!(
                 out,
-                "\t\t{ip} daddr @local{fam} meta l4proto {{ tcp, udp, sctp }} drop"
+                "\t\t{ip} saddr . meta l4proto @rsall{fam} fib daddr type != local drop"
+            );
+            let (lo, hi) = self.local_ports;
+            let _ = writeln!(
+                out,
+                "\t\t{ip} daddr @local{fam} meta l4proto {{ tcp, udp, sctp }} th dport {} drop",
+                port_range(lo, hi)
             );
         }
-        for m in &self.fwmarks {
-            let ip = if is_v4(&m.dst) { "ip" } else { "ip6" };
-            let _ = write!(out, "\t\t{ip} daddr {}/{}", m.dst, m.prefix_len);
-            if let Some(p) = m.proto {
-                let _ = write!(out, " meta l4proto {}", proto_word(p));
-                if let Some((lo, hi)) = m.dports {
-                    if lo == hi {
-                        let _ = write!(out, " th dport {lo}");
-                    } else {
-                        let _ = write!(out, " th dport {lo}-{hi}");
-                    }
+        for r in &self.fwmarks {
+            let ip = if r.family == Family::V4 { "ip" } else { "ip6" };
+            let _ = write!(out, "\t\t{ip} daddr {}", prefix(&r.dst));
+            if let Some(src) = &r.src {
+                let _ = write!(out, " {ip} saddr {}", prefix(src));
+            }
+            match r.proto {
+                Some(p) => {
+                    let _ = write!(out, " meta l4proto {}", proto_word(p));
+                }
+                None => {
+                    let _ = write!(out, " meta l4proto {{ tcp, udp, sctp }}");
                 }
             }
-            let _ = writeln!(out, " drop comment \"fwmark {}\"", m.mark);
+            if let Some((lo, hi)) = r.dst_ports {
+                let _ = write!(out, " th dport {}", port_range(lo, hi));
+            }
+            let _ = writeln!(out, " drop comment \"fwmark {}\"", r.mark);
         }
     }
+}
+
+fn port_range(lo: u16, hi: u16) -> String {
+    if lo == hi {
+        lo.to_string()
+    } else {
+        format!("{}-{}", lo.min(hi), lo.max(hi))
+    }
+}
+
+/// A prefix as nft reads it (nft itself clears the host bits).
+fn prefix(p: &Prefix) -> String {
+    let max = if p.addr.is_ipv4() { 32 } else { 128 };
+    format!("{}/{}", p.addr, p.len.min(max))
 }
 
 fn write_set(out: &mut String, name: &str, ty: &str, elems: impl Iterator<Item = String>) {
