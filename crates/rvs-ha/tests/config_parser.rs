@@ -46,11 +46,20 @@ const VS_TAIL: &str = "    real_server 10.1.0.1 80 {\n        weight 2\n        
 #[test]
 fn include_with_glob_is_relative_to_the_including_file() {
     let s = Scratch::new("include");
-    s.write("conf.d/a.conf", &format!("virtual_server 10.0.0.1 80 {{\n{VS_TAIL}"));
-    s.write("conf.d/b.conf", &format!("virtual_server 10.0.0.2 80 {{\n{VS_TAIL}"));
+    s.write(
+        "conf.d/a.conf",
+        &format!("virtual_server 10.0.0.1 80 {{\n{VS_TAIL}"),
+    );
+    s.write(
+        "conf.d/b.conf",
+        &format!("virtual_server 10.0.0.2 80 {{\n{VS_TAIL}"),
+    );
     s.write("conf.d/ignored.txt", "this is not keepalived syntax {");
     s.write("sub/nested.conf", "include ../conf.d/*.conf\n");
-    let main = s.write("main.conf", "global_defs {\n router_id X\n}\ninclude sub/nested.conf\n");
+    let main = s.write(
+        "main.conf",
+        "global_defs {\n router_id X\n}\ninclude sub/nested.conf\n",
+    );
     let (cfg, diags) = config::load(&main).unwrap();
     assert!(diags.is_empty(), "{diags:?}");
     let addrs: Vec<String> = cfg
@@ -63,7 +72,10 @@ fn include_with_glob_is_relative_to_the_including_file() {
         .collect();
     assert_eq!(addrs, ["10.0.0.1", "10.0.0.2"]);
     // Diagnostics inside an included file name that file.
-    s.write("conf.d/b.conf", "virtual_server 10.0.0.2 80 {\n  lb_algo nope\n}\n");
+    s.write(
+        "conf.d/b.conf",
+        "virtual_server 10.0.0.2 80 {\n  lb_algo nope\n}\n",
+    );
     let errs = config::load(&main).unwrap_err();
     let e = errs.iter().find(|d| d.severity == Severity::Error).unwrap();
     assert!(e.loc.file.ends_with("conf.d/b.conf"));
@@ -114,7 +126,9 @@ fn parameters_substitute_recursively_and_multiline() {
     assert!(diags.is_empty(), "{diags:?}");
     assert_eq!(cfg.vrrp_instances[0].priority, 200);
     assert_eq!(
-        cfg.vrrp_instances[0].virtual_ipaddresses[0].addr.to_string(),
+        cfg.vrrp_instances[0].virtual_ipaddresses[0]
+            .addr
+            .to_string(),
         "10.2.0.100"
     );
     let rs: Vec<(String, u32)> = cfg.virtual_servers[0]
@@ -122,7 +136,13 @@ fn parameters_substitute_recursively_and_multiline() {
         .iter()
         .map(|r| (r.addr.to_string(), r.weight))
         .collect();
-    assert_eq!(rs, [("192.168.0.1".to_string(), 5), ("192.168.0.2".to_string(), 7)]);
+    assert_eq!(
+        rs,
+        [
+            ("192.168.0.1".to_string(), 5),
+            ("192.168.0.2".to_string(), 7)
+        ]
+    );
     // Undefined parameters are left as they are.
     assert_eq!(cfg.global.router_id.as_deref(), Some("${UNDEFINED}"));
 }
@@ -144,11 +164,16 @@ fn old_and_new_spellings_read_the_same() {
     let (b, wb) = config::load(&new).unwrap();
     assert_eq!(a.virtual_services(), b.virtual_services());
     assert_eq!(
-        a.virtual_servers[0].real_servers[0].checkers[0].timing.retry,
+        a.virtual_servers[0].real_servers[0].checkers[0]
+            .timing
+            .retry,
         Some(4)
     );
     assert_eq!(a.virtual_servers[0].scheduler, SchedulerKind::Sh);
-    assert_eq!(a.virtual_services()[0].config.persistence.unwrap().timeout, 360);
+    assert_eq!(
+        a.virtual_services()[0].config.persistence.unwrap().timeout,
+        360
+    );
     assert_eq!(wa.len(), 1, "nb_get_retry is named as deprecated: {wa:?}");
     assert_eq!(wa[0].loc.line, 10);
     assert!(wb.is_empty());
@@ -223,14 +248,38 @@ fn checker_options_are_typed() {
 fn errors_carry_the_right_line() {
     let s = Scratch::new("errors");
     let cases: &[(&str, u32, &str)] = &[
-        ("virtual_server 10.0.0.1 80 {\n  lb_algo nope\n}\n", 2, "unknown scheduler"),
+        (
+            "virtual_server 10.0.0.1 80 {\n  lb_algo nope\n}\n",
+            2,
+            "unknown scheduler",
+        ),
         ("global_defs {\n  router_id x\n", 1, "not closed"),
         ("global_defs {\n}\n}\n", 3, "without a matching"),
-        ("vrrp_instance V {\n interface e\n virtual_router_id 300\n}\n", 3, "1..255"),
-        ("virtual_server 10.0.0.1 80 {\n  real_server 10.0.0.2 80 {\n    weight \"x\n  }\n}\n", 3, "unterminated"),
-        ("virtual_server group G {\n real_server 10.0.0.2 80\n}\n", 1, "names no virtual_server_group"),
-        ("virtual_server 10.0.0.1 {\n real_server 10.0.0.2 80\n}\n", 1, "must be persistent"),
-        ("virtual_server 10.0.0.1 80 {\n lvs_method TUN type gue\n}\n", 2, "gue"),
+        (
+            "vrrp_instance V {\n interface e\n virtual_router_id 300\n}\n",
+            3,
+            "1..255",
+        ),
+        (
+            "virtual_server 10.0.0.1 80 {\n  real_server 10.0.0.2 80 {\n    weight \"x\n  }\n}\n",
+            3,
+            "unterminated",
+        ),
+        (
+            "virtual_server group G {\n real_server 10.0.0.2 80\n}\n",
+            1,
+            "names no virtual_server_group",
+        ),
+        (
+            "virtual_server 10.0.0.1 {\n real_server 10.0.0.2 80\n}\n",
+            1,
+            "must be persistent",
+        ),
+        (
+            "virtual_server 10.0.0.1 80 {\n lvs_method TUN type gue\n}\n",
+            2,
+            "gue",
+        ),
     ];
     for (i, (text, line, needle)) in cases.iter().enumerate() {
         let p = s.write(&format!("e{i}.conf"), text);
@@ -243,7 +292,9 @@ fn errors_carry_the_right_line() {
         assert!(e.message.contains(needle), "{text}: {e}");
         let (code, lines) = config::config_test(&p);
         assert_eq!(code, 1);
-        assert!(lines.iter().any(|l| l.starts_with(&format!("{}:{line}: error:", p.display()))));
+        assert!(lines
+            .iter()
+            .any(|l| l.starts_with(&format!("{}:{line}: error:", p.display()))));
     }
     let (code, _) = config::config_test(&s.0.join("missing.conf"));
     assert_eq!(code, 1);

@@ -1,0 +1,113 @@
+//! Health checkers with keepalived's semantics, and the engine that turns their
+//! results into desired-state edits.
+//!
+//! A checker is a [`HealthCheck`]: it does one probe and says up or down, nothing more.
+//! [`timing::RetryState`] holds keepalived's retry rules (I/O-free); [`engine`] runs
+//! one task per checker, folds results per real server and per virtual server
+//! (quorum, hysteresis, sorry server, inhibit_on_failure, notify scripts) and emits
+//! [`engine::DestEvent`]s plus the whole desired state on a watch channel.
+
+pub mod build;
+pub mod dns;
+pub mod engine;
+pub mod http;
+pub mod misc;
+pub mod ping;
+pub mod script;
+pub mod smtp;
+pub mod tcp;
+pub mod timing;
+pub mod udp;
+
+use core::future::Future;
+use core::pin::Pin;
+use std::net::SocketAddr;
+
+pub use engine::{DestEvent, HealthMonitor};
+
+/// The result of one probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Up,
+    /// Up, and the real server's weight should become this (MISC_CHECK misc_dynamic).
+    UpWithWeight(u32),
+    Down(String),
+}
+
+impl Outcome {
+    pub fn is_up(&self) -> bool {
+        !matches!(self, Outcome::Down(_))
+    }
+}
+
+pub type ProbeFuture<'a> = Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
+
+/// One kind of health probe. A probe bounds its own duration (connect_timeout,
+/// misc_timeout); the engine decides what results mean over time.
+pub trait HealthCheck: Send + Sync {
+    fn probe(&self) -> ProbeFuture<'_>;
+
+    /// For logs: "TCP_CHECK 10.0.0.2:80".
+    fn describe(&self) -> String;
+}
+
+/// Where a network checker connects from and to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Endpoint {
+    pub target: SocketAddr,
+    /// `bindto`/`bind_port`.
+    pub bind: Option<SocketAddr>,
+}
+
+impl Endpoint {
+    /// A TCP connection to the target within `timeout`.
+    pub async fn connect_tcp(
+        &self,
+        timeout: core::time::Duration,
+    ) -> Result<tokio::net::TcpStream, String> {
+        let sock = match self.target {
+            SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+            SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+        }
+        .map_err(|e| format!("socket: {e}"))?;
+        if let Some(b) = self.bind {
+            sock.bind(b).map_err(|e| format!("bind {b}: {e}"))?;
+        }
+        match tokio::time::timeout(timeout, sock.connect(self.target)).await {
+            Ok(Ok(s)) => Ok(s),
+            Ok(Err(e)) => Err(format!("connect to {}: {e}", self.target)),
+            Err(_) => Err(format!("connect to {}: timeout", self.target)),
+        }
+    }
+
+    /// A UDP socket connected to the target (so ICMP errors come back as errors).
+    pub async fn connect_udp(&self) -> Result<tokio::net::UdpSocket, String> {
+        let local: SocketAddr = match (self.bind, self.target) {
+            (Some(b), _) => b,
+            (None, SocketAddr::V4(_)) => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
+            (None, SocketAddr::V6(_)) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+        };
+        let s = tokio::net::UdpSocket::bind(local)
+            .await
+            .map_err(|e| format!("bind {local}: {e}"))?;
+        s.connect(self.target)
+            .await
+            .map_err(|e| format!("connect {}: {e}", self.target))?;
+        Ok(s)
+    }
+}
+
+/// A small non-cryptographic random number (warmup spreading, DNS ids, payloads).
+pub fn random_u64() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static STATE: AtomicU64 = AtomicU64::new(0);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let mut x = STATE.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed) ^ seed;
+    // splitmix64 finaliser.
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
