@@ -315,3 +315,81 @@ fn unknown_and_unimplemented_keywords_are_warnings() {
     assert_eq!(lines, [(2, true), (3, false), (5, true)]);
     assert!(w[1].message.contains("unknown keyword 'frobnicate'"));
 }
+
+#[test]
+fn global_and_vrrp_blocks_are_typed() {
+    use rvs_core::model::{SyncRole, Timeouts};
+    use rvs_ha::config::{AuthType, VrrpState};
+    let s = Scratch::new("vrrp");
+    let p = s.write(
+        "k.conf",
+        "global_defs {\n router_id R1\n lvs_sync_daemon eth1 VI_1 id 7 maxlen 1400 port 9000 ttl 2 group 239.1.1.1\n\
+          lvs_timeouts tcp 7200 udp 60\n vrrp_garp_master_delay 2\n vrrp_version 3\n vrrp_strict\n}\n\
+         vrrp_script chk {\n script \"/bin/true\"\n interval 2\n weight -20\n fall 3\n rise 2\n}\n\
+         vrrp_sync_group G {\n group {\n VI_1\n }\n notify_master /bin/m\n}\n\
+         vrrp_instance VI_1 {\n state MASTER\n interface eth0\n virtual_router_id 51\n priority 150\n advert_int 0.5\n\
+          authentication {\n auth_type PASS\n auth_pass secret12345\n }\n\
+          virtual_ipaddress {\n 10.0.0.13/24 dev eth0 label eth0:1\n fe80::13/64\n }\n\
+          unicast_src_ip 10.0.0.1\n unicast_peer {\n 10.0.0.2\n 10.0.0.3\n }\n\
+          track_script {\n chk weight 5\n }\n track_interface {\n eth1 weight -2\n }\n\
+          nopreempt\n preempt_delay 30\n notify_backup \"/bin/b x\"\n}\n",
+    );
+    let (cfg, w) = config::load(&p).unwrap();
+    // nopreempt with state MASTER and the long auth_pass are named.
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert_eq!(cfg.global.router_id.as_deref(), Some("R1"));
+    let sd = cfg.sync_daemon(SyncRole::Backup).unwrap();
+    assert_eq!(
+        (
+            sd.mcast_ifn.as_str(),
+            sd.syncid,
+            sd.sync_maxlen,
+            sd.mcast_port,
+            sd.mcast_ttl
+        ),
+        ("eth1", 7, 1400, 9000, 2)
+    );
+    assert_eq!(sd.mcast_group.unwrap().to_string(), "239.1.1.1");
+    assert_eq!(cfg.sync_daemon_instance(), Some("VI_1"));
+    let t = cfg.timeouts(Timeouts::default());
+    assert_eq!((t.tcp, t.tcp_fin, t.udp), (7200, 120, 60));
+    assert_eq!(
+        cfg.global.vrrp.garp_master_delay,
+        Some(Duration::from_secs(2))
+    );
+    assert!(cfg.global.vrrp.strict);
+    let sc = &cfg.vrrp_scripts[0];
+    assert_eq!(
+        (sc.weight, sc.fall, sc.rise, sc.interval),
+        (-20, 3, 2, Duration::from_secs(2))
+    );
+    assert_eq!(cfg.vrrp_sync_groups[0].members, ["VI_1"]);
+    assert_eq!(
+        cfg.vrrp_sync_groups[0]
+            .notify
+            .master
+            .as_ref()
+            .unwrap()
+            .command,
+        "/bin/m"
+    );
+    let vi = &cfg.vrrp_instances[0];
+    assert_eq!(vi.state, Some(VrrpState::Backup));
+    assert_eq!((vi.virtual_router_id, vi.priority), (Some(51), 150));
+    assert_eq!(vi.advert_int, Duration::from_millis(500));
+    let auth = vi.authentication.as_ref().unwrap();
+    assert_eq!(
+        (auth.kind, auth.pass.as_str()),
+        (AuthType::Pass, "secret12")
+    );
+    assert_eq!(vi.virtual_ipaddresses.len(), 2);
+    assert_eq!(vi.virtual_ipaddresses[0].label.as_deref(), Some("eth0:1"));
+    assert_eq!(vi.virtual_ipaddresses[1].prefix_len, 64);
+    assert_eq!(vi.unicast_peers.len(), 2);
+    assert_eq!(vi.track_scripts[0].weight, Some(5));
+    assert_eq!(vi.track_interfaces[0].weight, Some(-2));
+    assert!(vi.nopreempt);
+    assert_eq!(vi.preempt_delay, Duration::from_secs(30));
+    assert_eq!(vi.notify.backup.as_ref().unwrap().command, "/bin/b x");
+    assert_eq!(vi.effective_version(&cfg.global.vrrp), 3);
+}

@@ -220,7 +220,13 @@ fn specific(n: &Node, kind: &mut CheckerKind, section: &str, cx: &mut Ctx<'_>) {
                 .map(core::time::Duration::from_secs)
         }
         (CheckerKind::Misc(m), "misc_dynamic") => m.dynamic = true,
-        (CheckerKind::Misc(m), "user") => m.user = Some(n.args().join(" ")),
+        (CheckerKind::Misc(m), "user") => {
+            m.user = Some(n.args().join(" "));
+            cx.diags.warn(
+                &n.loc,
+                "MISC_CHECK 'user' is not implemented by rvs; the script runs as rvsd's user",
+            );
+        }
         (CheckerKind::Udp(u), "payload") => match hex_bytes(n.args()) {
             Some(b) if !b.is_empty() => u.payload = Some(b),
             _ => cx.diags.error(&n.loc, "payload needs a hex string"),

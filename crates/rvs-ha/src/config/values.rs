@@ -119,6 +119,15 @@ impl Ctx<'_> {
     pub fn script(&mut self, n: &Node) -> Option<Script> {
         let command = self.arg(n, 0)?.to_string();
         let user = (n.args().len() > 1).then(|| n.args()[1..].join(" "));
+        if let Some(u) = &user {
+            self.diags.warn(
+                &n.loc,
+                format!(
+                    "'{}': running scripts as user '{u}' is not implemented by rvs; it runs as rvsd's user",
+                    n.keyword()
+                ),
+            );
+        }
         Some(Script {
             command,
             user,
