@@ -129,3 +129,53 @@ fn every_recorded_choice_of_linux_6_1() {
         "13 schedulers + flag variants x 2 weight sets x 3 patterns"
     );
 }
+
+#[test]
+fn every_recorded_choice_of_linux_6_12() {
+    let n = replay(include_str!("fixtures/sched/oracle-6.12.txt"));
+    assert_eq!(n, 114);
+}
+
+/// twos is random in the kernel: check what a distribution can show. Per
+/// recorded case, rvs's mean count per server over many seeds must be within
+/// 4 standard deviations (of a 60-draw binomial) of the kernel's count, and
+/// neither ever picks a weight-0 server or refuses while one is usable.
+#[test]
+fn twos_distributions_match_linux_6_12() {
+    let fixture = include_str!("fixtures/sched/oracle-6.12.txt");
+    let cases: Vec<_> = parse(fixture)
+        .into_iter()
+        .filter(|c| c.sched == "twos")
+        .collect();
+    assert_eq!(cases.len(), 6, "2 weight sets x 3 patterns");
+    const SEEDS: u64 = 300;
+    for case in &cases {
+        let n = case.choices.len() as f64;
+        let count = |s: &str, rs: char| s.chars().filter(|&c| c == rs).count() as f64;
+        let mut mean = [0f64; 3];
+        for seed in 0..SEEDS {
+            let got = simulate(case, seed);
+            assert!(!got.contains('-'), "rvs refused: {got}");
+            for (k, rs) in ['1', '2', '3'].into_iter().enumerate() {
+                mean[k] += count(&got, rs) / SEEDS as f64;
+            }
+        }
+        for (k, rs) in ['1', '2', '3'].into_iter().enumerate() {
+            let kernel = count(case.choices, rs);
+            if case.weights[k] == 0 {
+                assert_eq!(kernel, 0.0, "kernel picked a weight-0 server");
+                assert_eq!(mean[k], 0.0, "rvs picked a weight-0 server");
+                continue;
+            }
+            let p = mean[k] / n;
+            let sd = (n * p * (1.0 - p)).sqrt().max(1.0);
+            assert!(
+                (kernel - mean[k]).abs() <= 4.0 * sd,
+                "twos {:?} {} rs{rs}: kernel {kernel}, rvs mean {:.1} (sd {sd:.1})",
+                case.weights,
+                case.pattern,
+                mean[k]
+            );
+        }
+    }
+}
