@@ -1,6 +1,7 @@
 //! rvsd: the director daemon.
 
-fn main() {
-    eprintln!("rvsd: not built yet");
-    std::process::exit(1);
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    rvsd::run(rvsd::args::Args::parse())
 }

@@ -1,0 +1,228 @@
+//! The daemon's state machine, free of I/O: the desired state, the source of live
+//! figures, and how each request changes them. The server feeds it requests; tests
+//! drive it directly.
+
+use crate::config_file::{load_desired_state, ConfigSource};
+use crate::figures::Figures;
+use rvs_api::request::{ApiError, ErrorKind, Reply, Request, Response};
+use rvs_api::state::{ConfigState, DEFAULT_TABLE_SIZE};
+use rvs_core::model::ServiceKey;
+use rvs_core::status::Snapshot;
+use rvs_core::time::Instant;
+use tracing::{info, warn};
+
+pub struct Daemon {
+    state: ConfigState,
+    figures: Box<dyn Figures>,
+    source: ConfigSource,
+}
+
+impl Daemon {
+    /// A director with nothing configured yet. `source` says where `Reload` reads.
+    pub fn new(figures: Box<dyn Figures>, source: ConfigSource) -> Daemon {
+        Daemon {
+            state: ConfigState::new(),
+            figures,
+            source,
+        }
+    }
+
+    pub fn state(&self) -> &ConfigState {
+        &self.state
+    }
+
+    /// Answers one request; a refused change leaves everything as it was.
+    pub fn handle(&mut self, request: Request, now: Instant) -> Response {
+        match request {
+            Request::GetSnapshot => Ok(Reply::Snapshot(self.snapshot(now))),
+            Request::GetConnections => Ok(Reply::Connections(self.figures.connections(now))),
+            Request::Reload => self.reload(now),
+            change => {
+                let zeroes = zero_requests(&change);
+                let shown = format!("{change:?}");
+                let reply = self.state.dispatch(change).inspect_err(|e| {
+                    info!(request = %shown, kind = e.kind.errno_name(), "refused: {}", e.message);
+                })?;
+                self.figures.apply(&self.state, now);
+                for key in zeroes {
+                    // A service zeroed and deleted in the same batch has no counters left.
+                    if key.is_none_or(|k| self.state.service(&k).is_some()) {
+                        self.figures.zero(key.as_ref());
+                    }
+                }
+                info!(request = %shown, "applied");
+                Ok(reply)
+            }
+        }
+    }
+
+    /// Re-reads the configuration file and applies only the difference, all or
+    /// nothing: a file that does not load, or whose state the running director cannot
+    /// take, changes nothing.
+    pub fn reload(&mut self, now: Instant) -> Response {
+        let ConfigSource::File(path) = &self.source else {
+            return Err(ApiError::new(
+                ErrorKind::Unsupported,
+                "no configuration file (start rvsd with -f FILE to reload one)",
+            ));
+        };
+        let desired = load_desired_state(path, &self.state).map_err(|lines| {
+            for l in &lines {
+                warn!("{l}");
+            }
+            ApiError::new(
+                ErrorKind::Invalid,
+                format!(
+                    "{} was not reloaded: {}",
+                    path.display(),
+                    lines.first().map_or("it does not load", String::as_str)
+                ),
+            )
+        })?;
+        let changes = self.state.diff(&desired);
+        let count = changes.len();
+        // A batch is all or nothing: a refusal leaves the running state untouched.
+        self.state
+            .dispatch(Request::Batch(changes))
+            .inspect_err(|e| warn!("{} was not reloaded: {}", path.display(), e.message))?;
+        self.figures.apply(&self.state, now);
+        info!(changes = count, "reloaded {}", path.display());
+        Ok(Reply::Done)
+    }
+
+    /// The listing: configuration, live figures, and the kernel's default table size.
+    pub fn snapshot(&self, now: Instant) -> Snapshot {
+        Snapshot {
+            table_size: DEFAULT_TABLE_SIZE,
+            services: self.figures.services(&self.state, now),
+            timeouts: self.state.timeouts(),
+            daemons: self.state.daemons().to_vec(),
+        }
+    }
+
+    pub fn tick(&mut self, now: Instant) {
+        self.figures.tick(now);
+    }
+}
+
+/// The `Zero` requests a change carries, in order (a batch may hold several).
+fn zero_requests(request: &Request) -> Vec<Option<ServiceKey>> {
+    match request {
+        Request::Zero(key) => vec![*key],
+        Request::Batch(all) => all.iter().flat_map(zero_requests).collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::figures::NoTraffic;
+    use rvs_core::model::{
+        DestConfig, ForwardMethod, Protocol, SchedFlags, SchedulerKind, ServiceConfig,
+    };
+    use std::sync::{Arc, Mutex};
+
+    /// Figures that record what the daemon told them.
+    #[derive(Default, Clone)]
+    struct Recorder(Arc<Mutex<Vec<String>>>);
+
+    impl Figures for Recorder {
+        fn apply(&mut self, state: &ConfigState, _now: Instant) {
+            let n = state.services().len();
+            self.0.lock().unwrap().push(format!("apply {n}"));
+        }
+        fn services(
+            &self,
+            state: &ConfigState,
+            now: Instant,
+        ) -> Vec<rvs_core::status::ServiceEntry> {
+            NoTraffic.services(state, now)
+        }
+        fn connections(&self, _now: Instant) -> Vec<rvs_core::status::ConnEntry> {
+            Vec::new()
+        }
+        fn zero(&mut self, service: Option<&ServiceKey>) {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("zero {}", service.is_some()));
+        }
+        fn tick(&mut self, _now: Instant) {}
+    }
+
+    fn key() -> ServiceKey {
+        ServiceKey::Addr {
+            proto: Protocol::Tcp,
+            addr: "10.0.0.1".parse().unwrap(),
+            port: 80,
+        }
+    }
+
+    fn service() -> ServiceConfig {
+        ServiceConfig {
+            key: key(),
+            scheduler: SchedulerKind::Rr,
+            sched_flags: SchedFlags::default(),
+            persistence: None,
+            one_packet: false,
+            pe_name: None,
+        }
+    }
+
+    #[test]
+    fn changes_reach_the_figures_and_refusals_do_not() {
+        let rec = Recorder::default();
+        let mut d = Daemon::new(Box::new(rec.clone()), ConfigSource::None);
+        let now = Instant::ZERO;
+        d.handle(Request::AddService(service()), now).unwrap();
+        let e = d.handle(Request::AddService(service()), now).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Exists);
+        d.handle(
+            Request::Batch(vec![Request::Zero(Some(key())), Request::Zero(None)]),
+            now,
+        )
+        .unwrap();
+        d.handle(
+            Request::Batch(vec![Request::Zero(Some(key())), Request::DelService(key())]),
+            now,
+        )
+        .unwrap();
+        assert_eq!(
+            *rec.0.lock().unwrap(),
+            ["apply 1", "apply 1", "zero true", "zero false", "apply 0"]
+        );
+    }
+
+    #[test]
+    fn snapshot_has_the_kernel_table_size_and_the_configuration() {
+        let mut d = Daemon::new(Box::new(NoTraffic), ConfigSource::None);
+        d.handle(Request::AddService(service()), Instant::ZERO)
+            .unwrap();
+        let dest = DestConfig {
+            addr: "192.168.0.2".parse().unwrap(),
+            port: 80,
+            method: ForwardMethod::Masq,
+            weight: 3,
+            u_threshold: 0,
+            l_threshold: 0,
+        };
+        d.handle(Request::AddDest(key(), dest), Instant::ZERO)
+            .unwrap();
+        let Ok(Reply::Snapshot(s)) = d.handle(Request::GetSnapshot, Instant::ZERO) else {
+            panic!("no snapshot");
+        };
+        assert_eq!(s.table_size, 4096);
+        assert_eq!(s.services.len(), 1);
+        assert_eq!(s.services[0].dests[0].config, dest);
+        assert_eq!(s.timeouts, d.state().timeouts());
+    }
+
+    #[test]
+    fn reload_without_a_file_is_unsupported() {
+        let mut d = Daemon::new(Box::new(NoTraffic), ConfigSource::None);
+        let e = d.handle(Request::Reload, Instant::ZERO).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Unsupported);
+        assert!(e.message.contains("no configuration file"), "{}", e.message);
+    }
+}

@@ -1,0 +1,23 @@
+//! The seam between the control plane and the data plane (rvs-dataplane): where the
+//! interfaces rvsd serves are handed, with the engine, to the packet workers.
+
+use core::net::IpAddr;
+
+/// What the data plane is started with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataPlaneSettings {
+    pub ifaces: Vec<String>,
+    pub workers: u16,
+    pub fullnat_pool: Vec<IpAddr>,
+}
+
+/// Starts packet processing on `settings.ifaces`. This build has no data plane wired
+/// in, so asking for interfaces is refused with a clear message rather than
+/// pretending to forward.
+pub fn start_data_plane(settings: &DataPlaneSettings) -> Result<(), String> {
+    Err(format!(
+        "--iface {}: this rvsd has no data plane wired in yet; run without --iface for \
+         the control plane alone",
+        settings.ifaces.join(",")
+    ))
+}

@@ -1,0 +1,153 @@
+//! rvsd, the rvs director daemon, as a library so that tests (and tools embedding a
+//! director) can run its control server in-process.
+//!
+//! - [`daemon::Daemon`]: the desired state, the live figures and how requests change
+//!   them (no I/O).
+//! - [`server`]: the control socket server ([`server::serve`],
+//!   [`server::BackgroundServer`]).
+//! - [`socket`]: the socket file (mode 0600, stale replacement, removal) and peer checks.
+//! - [`config_file`]: keepalived.conf as desired state ([`config_file::load_desired_state`]).
+//! - [`figures`]: where live figures come from.
+//! - [`dataplane`]: the seam to the packet workers.
+#![forbid(unsafe_code)]
+
+pub mod args;
+pub mod config_file;
+pub mod daemon;
+pub mod dataplane;
+pub mod figures;
+pub mod server;
+pub mod socket;
+
+use args::Args;
+use config_file::{load_desired_state, ConfigSource};
+use daemon::Daemon;
+use figures::NoTraffic;
+use rvs_api::state::ConfigState;
+use server::{lock, Clock, SharedDaemon};
+use socket::{Access, ControlSocket};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+/// rvsd's main: logs to stderr, then either checks the configuration file
+/// (`--config-test`) or runs the daemon until SIGTERM or SIGINT.
+pub fn run(args: Args) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(args.log_level)
+        .with_target(false)
+        .init();
+    if args.config_test {
+        return config_test(&args);
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            error!("cannot start the control runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(daemon_main(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            error!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn config_test(args: &Args) -> ExitCode {
+    let Some(path) = &args.config_file else {
+        error!("--config-test needs -f FILE");
+        return ExitCode::FAILURE;
+    };
+    match load_desired_state(path, &ConfigState::new()) {
+        Ok(state) => {
+            info!(
+                "{}: configuration OK ({} services)",
+                path.display(),
+                state.services().len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(lines) => {
+            for l in lines {
+                error!("{l}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn daemon_main(args: Args) -> Result<(), String> {
+    let clock = Clock::start();
+    let source = match &args.config_file {
+        Some(path) => ConfigSource::File(path.clone()),
+        None => ConfigSource::None,
+    };
+    let mut daemon = Daemon::new(Box::new(NoTraffic), source);
+    if let Some(path) = &args.config_file {
+        daemon
+            .reload(clock.now())
+            .map_err(|e| format!("cannot load {}: {}", path.display(), e.message))?;
+    }
+    if !args.ifaces.is_empty() {
+        dataplane::start_data_plane(&dataplane::DataPlaneSettings {
+            ifaces: args.ifaces.clone(),
+            workers: args.workers,
+            fullnat_pool: args.fullnat_pool.clone(),
+        })?;
+    } else {
+        info!("no --iface: control plane only, no packet is handled");
+    }
+
+    let path = rvs_api::socket::resolve_socket_path(args.socket.as_deref());
+    let socket = ControlSocket::bind(&path).map_err(|e| e.to_string())?;
+    let daemon: SharedDaemon = Arc::new(Mutex::new(daemon));
+    let (stop, stopped) = watch::channel(false);
+    let mut terminate = signal(SignalKind::terminate()).map_err(|e| format!("SIGTERM: {e}"))?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| format!("SIGINT: {e}"))?;
+    let mut hangup = signal(SignalKind::hangup()).map_err(|e| format!("SIGHUP: {e}"))?;
+
+    let signals = {
+        let daemon = daemon.clone();
+        async move {
+            loop {
+                tokio::select! {
+                    _ = terminate.recv() => { info!("SIGTERM: stopping"); break; }
+                    _ = interrupt.recv() => { info!("SIGINT: stopping"); break; }
+                    _ = hangup.recv() => {
+                        info!("SIGHUP: reloading");
+                        if let Err(e) = lock(&daemon).reload(clock.now()) {
+                            warn!("reload refused: {}", e.message);
+                        }
+                    }
+                }
+            }
+            let _ = stop.send(true);
+        }
+    };
+    let ticker = {
+        let daemon = daemon.clone();
+        async move {
+            let mut every = tokio::time::interval(Duration::from_secs(1));
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                lock(&daemon).tick(clock.now());
+            }
+        }
+    };
+    tokio::spawn(signals);
+    tokio::spawn(ticker);
+    server::serve(socket, daemon, clock, Access::this_process(), stopped)
+        .await
+        .map_err(|e| format!("control server: {e}"))
+}
