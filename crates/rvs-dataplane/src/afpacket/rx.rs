@@ -129,7 +129,9 @@ impl RxRing {
         let group = match fanout {
             None => None,
             Some(id) => {
-                let mut flags = libc::PACKET_FANOUT_HASH;
+                // The group replaces the socket's own hook, so it needs its own
+                // "ignore outgoing" flag, or our transmissions come back as input.
+                let mut flags = libc::PACKET_FANOUT_HASH | libc::PACKET_FANOUT_FLAG_IGNORE_OUTGOING;
                 if id == 0 {
                     flags |= libc::PACKET_FANOUT_FLAG_UNIQUEID;
                 }
