@@ -1,0 +1,4 @@
+//! The IPVS connection synchronisation protocol: codec and daemons.
+
+pub mod codec;
+pub mod daemon;
