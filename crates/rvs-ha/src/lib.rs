@@ -2,3 +2,5 @@
 
 pub mod check;
 pub mod config;
+pub mod sync;
+pub mod vrrp;
