@@ -3,9 +3,10 @@
 //! drive it directly.
 
 use crate::config_file::{load_desired_state, ConfigSource};
-use crate::figures::Figures;
+use crate::figures::{EngineFigures, Figures};
 use rvs_api::request::{ApiError, ErrorKind, Reply, Request, Response};
 use rvs_api::state::{ConfigState, DEFAULT_TABLE_SIZE};
+use rvs_core::engine::Engine;
 use rvs_core::model::ServiceKey;
 use rvs_core::status::Snapshot;
 use rvs_core::time::Instant;
@@ -25,6 +26,11 @@ impl Daemon {
             figures,
             source,
         }
+    }
+
+    /// A director whose figures come from `engine`.
+    pub fn with_engine(engine: Engine, source: ConfigSource) -> Daemon {
+        Daemon::new(Box::new(EngineFigures::new(engine)), source)
     }
 
     pub fn state(&self) -> &ConfigState {
@@ -117,7 +123,7 @@ fn zero_requests(request: &Request) -> Vec<Option<ServiceKey>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::figures::NoTraffic;
+    use rvs_core::engine::EngineConfig;
     use rvs_core::model::{
         DestConfig, ForwardMethod, Protocol, SchedFlags, SchedulerKind, ServiceConfig,
     };
@@ -135,9 +141,9 @@ mod tests {
         fn services(
             &self,
             state: &ConfigState,
-            now: Instant,
+            _now: Instant,
         ) -> Vec<rvs_core::status::ServiceEntry> {
-            NoTraffic.services(state, now)
+            state.snapshot(0).services
         }
         fn connections(&self, _now: Instant) -> Vec<rvs_core::status::ConnEntry> {
             Vec::new()
@@ -149,6 +155,14 @@ mod tests {
                 .push(format!("zero {}", service.is_some()));
         }
         fn tick(&mut self, _now: Instant) {}
+    }
+
+    fn engine_daemon() -> Daemon {
+        let cfg = EngineConfig {
+            max_conns: 1024,
+            ..EngineConfig::default()
+        };
+        Daemon::with_engine(Engine::new(cfg).unwrap(), ConfigSource::None)
     }
 
     fn key() -> ServiceKey {
@@ -196,7 +210,7 @@ mod tests {
 
     #[test]
     fn snapshot_has_the_kernel_table_size_and_the_configuration() {
-        let mut d = Daemon::new(Box::new(NoTraffic), ConfigSource::None);
+        let mut d = engine_daemon();
         d.handle(Request::AddService(service()), Instant::ZERO)
             .unwrap();
         let dest = DestConfig {
@@ -220,7 +234,7 @@ mod tests {
 
     #[test]
     fn reload_without_a_file_is_unsupported() {
-        let mut d = Daemon::new(Box::new(NoTraffic), ConfigSource::None);
+        let mut d = engine_daemon();
         let e = d.handle(Request::Reload, Instant::ZERO).unwrap_err();
         assert_eq!(e.kind, ErrorKind::Unsupported);
         assert!(e.message.contains("no configuration file"), "{}", e.message);

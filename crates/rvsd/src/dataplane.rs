@@ -2,19 +2,21 @@
 //! interfaces rvsd serves are handed, with the engine, to the packet workers.
 
 use core::net::IpAddr;
+use rvs_core::engine::Engine;
 
 /// What the data plane is started with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataPlaneSettings {
     pub ifaces: Vec<String>,
-    pub workers: u16,
+    /// As many as the engine has workers (`engine.worker(i)` for i in 0..workers).
+    pub workers: usize,
     pub fullnat_pool: Vec<IpAddr>,
 }
 
-/// Starts packet processing on `settings.ifaces`. This build has no data plane wired
-/// in, so asking for interfaces is refused with a clear message rather than
-/// pretending to forward.
-pub fn start_data_plane(settings: &DataPlaneSettings) -> Result<(), String> {
+/// Starts packet processing on `settings.ifaces`, each worker thread driving one
+/// `engine.worker(i)`. This build has no data plane wired in, so asking for
+/// interfaces is refused with a clear message rather than pretending to forward.
+pub fn start_data_plane(_engine: &Engine, settings: &DataPlaneSettings) -> Result<(), String> {
     Err(format!(
         "--iface {}: this rvsd has no data plane wired in yet; run without --iface for \
          the control plane alone",

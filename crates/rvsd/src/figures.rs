@@ -1,10 +1,10 @@
 //! Where live figures come from. rvsd asks a [`Figures`] for everything a listing
 //! shows beyond the configuration, and tells it every change of the desired state.
-//! The engine of rvs-core is the real source; [`NoTraffic`] serves a director whose
-//! data plane is absent, so swapping one for the other touches only this file and
-//! the place that builds the daemon.
+//! [`EngineFigures`] is the real source: the rvs-core engine, which the data plane's
+//! workers (when started) feed with packets.
 
 use rvs_api::state::ConfigState;
+use rvs_core::engine::Engine;
 use rvs_core::model::ServiceKey;
 use rvs_core::status::{ConnEntry, ServiceEntry};
 use rvs_core::time::Instant;
@@ -22,23 +22,45 @@ pub trait Figures: Send {
     fn tick(&mut self, now: Instant);
 }
 
-/// A director that forwards nothing: every counter is zero and the connection table
-/// is empty, which is exactly the truth without a data plane.
-#[derive(Debug, Default)]
-pub struct NoTraffic;
+/// The engine as rvsd's source of figures. Without a data plane it still runs, so
+/// listings are the engine's own (all zero until packets flow).
+#[derive(Debug, Clone)]
+pub struct EngineFigures {
+    engine: Engine,
+}
 
-impl Figures for NoTraffic {
-    fn apply(&mut self, _state: &ConfigState, _now: Instant) {}
-
-    fn services(&self, state: &ConfigState, _now: Instant) -> Vec<ServiceEntry> {
-        state.snapshot(0).services
+impl EngineFigures {
+    pub fn new(engine: Engine) -> EngineFigures {
+        EngineFigures { engine }
     }
 
-    fn connections(&self, _now: Instant) -> Vec<ConnEntry> {
-        Vec::new()
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+impl Figures for EngineFigures {
+    fn apply(&mut self, state: &ConfigState, now: Instant) {
+        // No request carries firewall-mark classification rules yet: fwmark services
+        // receive no packets until one does.
+        self.engine
+            .apply(state.services(), &[], state.timeouts(), now);
     }
 
-    fn zero(&mut self, _service: Option<&ServiceKey>) {}
+    fn services(&self, _state: &ConfigState, now: Instant) -> Vec<ServiceEntry> {
+        // The engine lists services in the order `apply` gave them: the state's.
+        self.engine.status(now)
+    }
 
-    fn tick(&mut self, _now: Instant) {}
+    fn connections(&self, now: Instant) -> Vec<ConnEntry> {
+        self.engine.connections(now)
+    }
+
+    fn zero(&mut self, service: Option<&ServiceKey>) {
+        self.engine.zero(service.copied());
+    }
+
+    fn tick(&mut self, now: Instant) {
+        self.engine.tick(now);
+    }
 }

@@ -7,7 +7,7 @@
 //!   [`server::BackgroundServer`]).
 //! - [`socket`]: the socket file (mode 0600, stale replacement, removal) and peer checks.
 //! - [`config_file`]: keepalived.conf as desired state ([`config_file::load_desired_state`]).
-//! - [`figures`]: where live figures come from.
+//! - [`figures`]: where live figures come from (the rvs-core engine).
 //! - [`dataplane`]: the seam to the packet workers.
 #![forbid(unsafe_code)]
 
@@ -22,8 +22,8 @@ pub mod socket;
 use args::Args;
 use config_file::{load_desired_state, ConfigSource};
 use daemon::Daemon;
-use figures::NoTraffic;
 use rvs_api::state::ConfigState;
+use rvs_core::engine::{Engine, EngineConfig, FullNatPool};
 use server::{lock, Clock, SharedDaemon};
 use socket::{Access, ControlSocket};
 use std::process::ExitCode;
@@ -92,18 +92,30 @@ async fn daemon_main(args: Args) -> Result<(), String> {
         Some(path) => ConfigSource::File(path.clone()),
         None => ConfigSource::None,
     };
-    let mut daemon = Daemon::new(Box::new(NoTraffic), source);
+    let engine = Engine::new(EngineConfig {
+        workers: usize::from(args.workers),
+        fullnat_pool: FullNatPool {
+            addrs: args.fullnat_pool.clone(),
+            ..FullNatPool::default()
+        },
+        ..EngineConfig::default()
+    })
+    .map_err(|e| format!("cannot create the engine: {e}"))?;
+    let mut daemon = Daemon::with_engine(engine.clone(), source);
     if let Some(path) = &args.config_file {
         daemon
             .reload(clock.now())
             .map_err(|e| format!("cannot load {}: {}", path.display(), e.message))?;
     }
     if !args.ifaces.is_empty() {
-        dataplane::start_data_plane(&dataplane::DataPlaneSettings {
-            ifaces: args.ifaces.clone(),
-            workers: args.workers,
-            fullnat_pool: args.fullnat_pool.clone(),
-        })?;
+        dataplane::start_data_plane(
+            &engine,
+            &dataplane::DataPlaneSettings {
+                ifaces: args.ifaces.clone(),
+                workers: usize::from(args.workers),
+                fullnat_pool: args.fullnat_pool.clone(),
+            },
+        )?;
     } else {
         info!("no --iface: control plane only, no packet is handled");
     }

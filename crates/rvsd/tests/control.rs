@@ -4,12 +4,12 @@
 use rvs_api::client::{Client, ClientError};
 use rvs_api::request::{ErrorKind, Reply, Request};
 use rvs_api::wire;
+use rvs_core::engine::{Engine, EngineConfig};
 use rvs_core::model::{
     DestConfig, ForwardMethod, Protocol, SchedFlags, SchedulerKind, ServiceConfig, ServiceKey,
 };
 use rvsd::config_file::ConfigSource;
 use rvsd::daemon::Daemon;
-use rvsd::figures::NoTraffic;
 use rvsd::server::BackgroundServer;
 use rvsd::socket::{own_uid, Access};
 use std::path::Path;
@@ -45,7 +45,11 @@ fn dest(addr: &str) -> DestConfig {
 }
 
 fn daemon(source: ConfigSource) -> Daemon {
-    Daemon::new(Box::new(NoTraffic), source)
+    let cfg = EngineConfig {
+        max_conns: 1024,
+        ..EngineConfig::default()
+    };
+    Daemon::with_engine(Engine::new(cfg).unwrap(), source)
 }
 
 #[test]
