@@ -1,6 +1,7 @@
 //! rvs-lab: the seeds' LVS topologies in network namespaces, for the demo, the
 //! end-to-end tests and the system benchmarks.
 
+pub mod bench;
 pub mod bins;
 pub mod client;
 pub mod demo;

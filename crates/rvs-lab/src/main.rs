@@ -34,6 +34,22 @@ enum Cmd {
         #[arg(long, value_delimiter = ',')]
         weights: Vec<u32>,
     },
+    /// Measure rvs NAT, DR and FULLNAT next to plain routing, nftables DNAT, HAProxy
+    /// and nginx stream on one topology, with wrk and iperf3.
+    Bench {
+        /// Repetitions of every measurement (medians are reported).
+        #[arg(long, default_value_t = 3)]
+        reps: usize,
+        /// Seconds per wrk run.
+        #[arg(long, default_value_t = 10)]
+        duration: u64,
+        /// Concurrent wrk connections.
+        #[arg(long, default_value_t = 50)]
+        connections: u32,
+        /// Seconds per iperf3 run.
+        #[arg(long, default_value_t = 5)]
+        iperf_seconds: u32,
+    },
     /// Run a real server's responder (used inside lab namespaces).
     Serve {
         #[arg(long)]
@@ -102,6 +118,43 @@ fn main() -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("rvs-lab: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Cmd::Bench {
+            reps,
+            duration,
+            connections,
+            iperf_seconds,
+        } => {
+            if let Err(e) = rvs_lab::demo::preflight() {
+                eprintln!("rvs-lab: {e}");
+                return ExitCode::FAILURE;
+            }
+            let lab = Lab::new(&format!("rvsb{}-", std::process::id()));
+            let on_signal = lab.clone();
+            let _ = ctrlc::set_handler(move || {
+                eprintln!("\nrvs-lab: interrupted, tearing down");
+                on_signal.cleanup();
+                std::process::exit(130);
+            });
+            let opts = rvs_lab::bench::BenchOptions {
+                reps: reps.max(1),
+                duration: Duration::from_secs(duration.clamp(1, 600)),
+                connections: connections.clamp(1, 10_000),
+                iperf_seconds: iperf_seconds.clamp(1, 120),
+                scenarios: rvs_lab::bench::Scenario::ALL.to_vec(),
+            };
+            let result = rvs_lab::bench::run_bench(&opts, &lab);
+            lab.cleanup();
+            match result {
+                Ok(report) => {
+                    println!("\n{report}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("rvs-lab bench: {e}");
                     ExitCode::FAILURE
                 }
             }
