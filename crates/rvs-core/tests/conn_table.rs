@@ -419,23 +419,27 @@ fn templates_outlive_their_timeout_while_controlling() {
     let tpl_now = t.get(tpl.id).unwrap();
     assert_eq!((tpl_now.n_control, tpl_now.expires), (1, secs(460)));
     t.on_packet(c.id, Direction::In, tcp(SYN), secs(100));
-    t.on_packet(c.id, Direction::In, tcp(ACK), secs(100)); // ES, 900 s
+    t.on_packet(c.id, Direction::In, tcp(ACK), secs(130)); // ES until 1030 s
 
-    // At 460 s the template's timer runs out but it controls a connection: it stays.
+    // At 460 s the template's timer runs out while it controls a connection: the
+    // kernel re-arms it with 60 s (expire_later), for the rest of its life.
     assert!(t.lookup_template(&key, secs(460)).is_some());
-    assert_eq!(t.get(tpl.id).unwrap().expires, secs(820));
+    let tpl_now = t.get(tpl.id).unwrap();
+    assert_eq!((tpl_now.expires, tpl_now.timeout_ms), (secs(520), 60_000));
     assert!(
         !t.expire_now(tpl.id),
         "a controlling template is not expired"
     );
-    // The connection ends (expired at 1000 s); the template goes at its next deadline.
-    assert_eq!(t.expire(secs(1000), 10_000), 1);
-    assert_eq!(t.get(tpl.id).unwrap().n_control, 0);
-    assert_eq!(
-        t.expire(secs(1000) + core::time::Duration::from_secs(1), 10_000),
-        0
-    );
-    assert!(t.lookup_template(&key, secs(1180)).is_none());
+    // The chain of 60 s re-arms continues while nobody looks: 520, 580, ... 1060.
+    assert_eq!(t.expire(secs(1029), 10_000), 0);
+    // The connection ends at 1030 s; the template then lives to its next deadline.
+    assert_eq!(t.expire(secs(1030), 10_000), 1);
+    let tpl_now = t.get(tpl.id).unwrap();
+    assert_eq!((tpl_now.n_control, tpl_now.expires), (0, secs(1060)));
+    assert!(t
+        .lookup_template(&key, Instant::from_millis(1_060_000 - 1))
+        .is_some());
+    assert!(t.lookup_template(&key, secs(1060)).is_none());
     assert_eq!(d.snapshot(), Default::default());
 }
 
@@ -625,4 +629,51 @@ fn memory_per_entry() {
     );
     assert!(size <= 128, "entry grew to {size} bytes");
     assert!(per_entry <= 200.0, "{per_entry} bytes per entry");
+}
+
+#[test]
+fn template_overdue_when_its_connection_ends_lives_on_the_rearm_chain() {
+    // Nobody looks at the template while its connection runs: when the connection is
+    // swept, the template's deadline is moved along the kernel's 60 s re-arm chain.
+    let t = table(64, 1);
+    let key = InKey {
+        proto: 17,
+        client: ep("10.1.8.0:0"),
+        virt: ep("10.0.0.100:53"),
+    };
+    let mut tn = NewConn::scheduled(
+        17,
+        key.client,
+        key.virt,
+        ep("10.0.2.11:53"),
+        ForwardMethod::Masq,
+    );
+    tn.template = true;
+    tn.timeout_ms = Some(10_000);
+    let tpl = t.insert(tn, secs(0)).unwrap();
+    let mut n = NewConn::scheduled(
+        17,
+        ep("10.1.8.1:999"),
+        key.virt,
+        ep("10.0.2.11:53"),
+        ForwardMethod::Masq,
+    );
+    n.control = Some(tpl.id);
+    let c = t.insert(n, secs(0)).unwrap();
+    t.on_packet(c.id, Direction::In, PacketEvent::Udp, secs(0)); // 300 s
+                                                                 // Template deadline 10 s, re-armed 70, 130, 190, 250, 310; connection ends at 300.
+                                                                 // Sweep only the connection's deadline: the template must survive to 310 s.
+    assert!(t
+        .lookup_in(
+            &InKey {
+                proto: 17,
+                client: ep("10.1.8.1:999"),
+                virt: key.virt
+            },
+            secs(300)
+        )
+        .is_none());
+    assert_eq!(t.get(tpl.id).unwrap().expires, secs(310));
+    assert!(t.lookup_template(&key, secs(309)).is_some());
+    assert!(t.lookup_template(&key, secs(310)).is_none());
 }

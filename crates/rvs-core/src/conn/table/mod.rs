@@ -28,9 +28,20 @@
 //! controls connections is not removed when its timer runs out: its timer restarts, as
 //! in the kernel.
 
+mod config;
+mod shard;
+mod slot;
+
+pub use config::{
+    ConfigError, ConnTableConfig, ExpiryHook, InsertError, TableCounters, MAX_SHARDS, RECLAIM_SCAN,
+};
+use shard::{Shard, ShardInner, Unlinks};
+use slot::{
+    Entry, RawInKey, RawOutKey, AF_V6, DAF_V6, IN_HASHED, LIVE, NO_SLOT, OUT_BIT, OUT_HASHED,
+};
+
 use super::entry::{Conn, ConnFlags, ConnId, NewConn};
-use super::key::{Endpoint, InKey, OutKey, RawAddr};
-use super::load::{DestCounters, LoadKind};
+use super::key::{InKey, OutKey, RawAddr};
 use super::state::{self, ConnState, Direction, PacketEvent, TimeoutTable, Transition};
 use crate::model::{ForwardMethod, Timeouts};
 use crate::time::Instant;
@@ -38,312 +49,7 @@ use core::fmt;
 use core::hash::BuildHasher;
 use core::sync::atomic::{AtomicUsize, Ordering};
 use hashbrown::{DefaultHashBuilder, HashTable};
-use std::sync::{Arc, Mutex, MutexGuard};
-
-/// How many slots a full shard scans for expired entries before refusing an insert.
-pub const RECLAIM_SCAN: usize = 256;
-
-/// Maximum number of shards.
-pub const MAX_SHARDS: usize = 1024;
-
-/// Sizing of a [`ConnTable`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConnTableConfig {
-    /// Upper bound on entries (connections and templates together).
-    pub max_entries: usize,
-    /// Number of shards, a power of two in 1..=[`MAX_SHARDS`].
-    pub shards: usize,
-}
-
-impl Default for ConnTableConfig {
-    fn default() -> Self {
-        ConnTableConfig {
-            max_entries: 1 << 20,
-            shards: 64,
-        }
-    }
-}
-
-/// A sizing the table cannot use.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConfigError {
-    ShardsNotPowerOfTwo(usize),
-    TooManyShards(usize),
-    /// `max_entries` is 0 or does not fit slot numbers (at most 2^31 entries).
-    BadMaxEntries(usize),
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConfigError::ShardsNotPowerOfTwo(n) => {
-                write!(f, "connection table shards must be a power of two, got {n}")
-            }
-            ConfigError::TooManyShards(n) => {
-                write!(
-                    f,
-                    "connection table shards must be at most {MAX_SHARDS}, got {n}"
-                )
-            }
-            ConfigError::BadMaxEntries(n) => {
-                write!(
-                    f,
-                    "connection table size must be between 1 and 2^31 entries, got {n}"
-                )
-            }
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
-/// Why an entry was not created. Nothing changed in the table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum InsertError {
-    /// The shard is full of live entries (see the module documentation).
-    Full,
-    /// A live entry with the same in-key exists.
-    Exists(ConnId),
-    /// A FULLNAT connection without a local endpoint.
-    MissingLocal,
-    /// The FULLNAT local endpoint is not in the client's shard.
-    LocalShardMismatch,
-    /// Client and virtual addresses (or real server and local) of different families.
-    FamilyMismatch,
-}
-
-impl fmt::Display for InsertError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            InsertError::Full => f.write_str("connection table full: new connection refused"),
-            InsertError::Exists(_) => f.write_str("a connection with this key already exists"),
-            InsertError::MissingLocal => f.write_str("FULLNAT connection without a local address"),
-            InsertError::LocalShardMismatch => {
-                f.write_str("FULLNAT local port is not in the client's connection-table shard")
-            }
-            InsertError::FamilyMismatch => f.write_str("addresses of different families"),
-        }
-    }
-}
-
-impl std::error::Error for InsertError {}
-
-/// Event counters of the table, summed over shards.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct TableCounters {
-    pub inserted: u64,
-    /// Entries removed because their timer ran out (lazily, by reclaim or by sweep).
-    pub expired: u64,
-    /// New connections refused because their shard was full.
-    pub refused_full: u64,
-}
-
-/// Called for every entry leaving the table, with the shard lock held: it must be quick
-/// and must not call back into the table.
-pub type ExpiryHook = Box<dyn Fn(&Conn) + Send + Sync>;
-
-// Entry.live bits.
-const LIVE: u8 = 1;
-const IN_HASHED: u8 = 2;
-const OUT_HASHED: u8 = 4;
-// Entry.fam bits.
-const AF_V6: u8 = 1;
-const DAF_V6: u8 = 2;
-const NO_SLOT: u32 = u32::MAX;
-
-/// One slot of a shard's slab (128 bytes on 64-bit targets).
-#[derive(Debug, Default)]
-struct Entry {
-    caddr: [u8; 16],
-    vaddr: [u8; 16],
-    daddr: [u8; 16],
-    laddr: [u8; 16],
-    expires: u64,
-    counters: Option<Arc<DestCounters>>,
-    control_slot: u32,
-    control_gen: u32,
-    gen: u32,
-    timeout_ms: u32,
-    fwmark: u32,
-    service: u32,
-    dest_id: u32,
-    n_control: u32,
-    flags: u32,
-    cport: u16,
-    vport: u16,
-    dport: u16,
-    lport: u16,
-    proto: u8,
-    state: u8,
-    fam: u8,
-    live: u8,
-}
-
-impl Entry {
-    fn flags(&self) -> ConnFlags {
-        ConnFlags(self.flags)
-    }
-
-    fn is_fullnat(&self) -> bool {
-        self.flags & ConnFlags::FWD_MASK == ConnFlags::FULLNAT
-    }
-
-    fn state(&self) -> ConnState {
-        ConnState::from_raw(self.proto, self.flags().is_template(), self.state as u16)
-            .unwrap_or(ConnState::initial(self.proto, self.flags().is_template()))
-    }
-
-    fn af_v6(&self) -> bool {
-        self.fam & AF_V6 != 0
-    }
-
-    fn daf_v6(&self) -> bool {
-        self.fam & DAF_V6 != 0
-    }
-
-    fn in_key(&self) -> RawInKey {
-        RawInKey {
-            template: self.flags().is_template(),
-            proto: self.proto,
-            v6: self.af_v6(),
-            caddr: self.caddr,
-            cport: self.cport,
-            vaddr: self.vaddr,
-            vport: self.vport,
-        }
-    }
-
-    /// The reply's (source, destination): real server → client or local endpoint.
-    fn out_key(&self) -> RawOutKey {
-        let (caddr, cport, cv6) = if self.is_fullnat() {
-            (self.laddr, self.lport, self.daf_v6())
-        } else {
-            (self.caddr, self.cport, self.af_v6())
-        };
-        RawOutKey {
-            proto: self.proto,
-            sv6: self.daf_v6(),
-            saddr: self.daddr,
-            sport: self.dport,
-            cv6,
-            caddr,
-            cport,
-        }
-    }
-
-    fn load_kind(&self) -> LoadKind {
-        let f = self.flags();
-        if f.is_template() {
-            LoadKind::Persistent
-        } else if f.is_inactive() {
-            LoadKind::Inactive
-        } else {
-            LoadKind::Active
-        }
-    }
-
-    fn endpoint(bytes: [u8; 16], v6: bool, port: u16) -> Endpoint {
-        Endpoint::new(RawAddr { bytes, v6 }.to_ip(), port)
-    }
-
-    fn to_conn(&self, id: ConnId) -> Conn {
-        Conn {
-            id,
-            proto: self.proto,
-            client: Self::endpoint(self.caddr, self.af_v6(), self.cport),
-            virt: Self::endpoint(self.vaddr, self.af_v6(), self.vport),
-            dest: Self::endpoint(self.daddr, self.daf_v6(), self.dport),
-            local: self
-                .is_fullnat()
-                .then(|| Self::endpoint(self.laddr, self.daf_v6(), self.lport)),
-            fwmark: self.fwmark,
-            service: self.service,
-            dest_id: self.dest_id,
-            flags: self.flags(),
-            state: self.state(),
-            timeout_ms: self.timeout_ms,
-            expires: Instant::from_millis(self.expires),
-            control: (self.control_slot != NO_SLOT).then_some(ConnId {
-                slot: self.control_slot,
-                gen: self.control_gen,
-            }),
-            n_control: self.n_control,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct RawInKey {
-    template: bool,
-    proto: u8,
-    v6: bool,
-    caddr: [u8; 16],
-    cport: u16,
-    vaddr: [u8; 16],
-    vport: u16,
-}
-
-impl RawInKey {
-    fn new(key: &InKey, template: bool) -> Option<RawInKey> {
-        let c = RawAddr::from_ip(key.client.addr);
-        let v = RawAddr::from_ip(key.virt.addr);
-        (c.v6 == v.v6).then_some(RawInKey {
-            template,
-            proto: key.proto,
-            v6: c.v6,
-            caddr: c.bytes,
-            cport: key.client.port,
-            vaddr: v.bytes,
-            vport: key.virt.port,
-        })
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct RawOutKey {
-    proto: u8,
-    sv6: bool,
-    saddr: [u8; 16],
-    sport: u16,
-    cv6: bool,
-    caddr: [u8; 16],
-    cport: u16,
-}
-
-impl RawOutKey {
-    fn new(key: &OutKey) -> RawOutKey {
-        let s = RawAddr::from_ip(key.server.addr);
-        let c = RawAddr::from_ip(key.client.addr);
-        RawOutKey {
-            proto: key.proto,
-            sv6: s.v6,
-            saddr: s.bytes,
-            sport: key.server.port,
-            cv6: c.v6,
-            caddr: c.bytes,
-            cport: key.client.port,
-        }
-    }
-}
-
-/// Index values: slot << 1 | 1 for out-keys.
-const OUT_BIT: u32 = 1;
-
-struct ShardInner {
-    slab: Vec<Entry>,
-    free: Vec<u32>,
-    index: HashTable<u32>,
-    len: usize,
-    cursor: usize,
-    inserted: u64,
-    expired: u64,
-    refused_full: u64,
-}
-
-#[repr(align(128))]
-struct Shard {
-    inner: Mutex<ShardInner>,
-}
+use std::sync::Mutex;
 
 /// The connection table. Shared by every worker (`&ConnTable` is `Sync`).
 pub struct ConnTable {
@@ -365,36 +71,6 @@ impl fmt::Debug for ConnTable {
             .field("max_entries", &self.max_entries)
             .field("len", &self.len())
             .finish()
-    }
-}
-
-/// Control links to drop once the shard lock is released (templates may live in other
-/// shards; never holding two shard locks at once rules out deadlocks).
-struct Unlinks {
-    ids: [ConnId; 32],
-    n: usize,
-}
-
-impl Unlinks {
-    fn new() -> Self {
-        Unlinks {
-            ids: [ConnId {
-                slot: NO_SLOT,
-                gen: 0,
-            }; 32],
-            n: 0,
-        }
-    }
-    fn push(&mut self, id: Option<ConnId>) {
-        if let Some(id) = id {
-            if self.n < self.ids.len() {
-                self.ids[self.n] = id;
-                self.n += 1;
-            }
-        }
-    }
-    fn is_full(&self) -> bool {
-        self.n == self.ids.len()
     }
 }
 
@@ -478,77 +154,6 @@ impl ConnTable {
     pub fn shard_of(&self, addr: core::net::IpAddr, port: u16) -> usize {
         let a = RawAddr::from_ip(addr);
         self.shard_from_hash(self.hasher.hash_one((a.bytes, a.v6, port)))
-    }
-
-    fn shard_from_hash(&self, h: u64) -> usize {
-        if self.shard_bits == 0 {
-            0
-        } else {
-            (h >> (64 - self.shard_bits)) as usize
-        }
-    }
-
-    fn shard_of_raw(&self, bytes: [u8; 16], v6: bool, port: u16) -> usize {
-        self.shard_from_hash(self.hasher.hash_one((bytes, v6, port)))
-    }
-
-    fn in_shard(&self, k: &RawInKey) -> usize {
-        if k.template {
-            self.shard_from_hash(self.hasher.hash_one(k))
-        } else {
-            self.shard_of_raw(k.caddr, k.v6, k.cport)
-        }
-    }
-
-    fn lock(&self, shard: usize) -> MutexGuard<'_, ShardInner> {
-        // A panic while holding a shard lock would be a bug; the shard's data stays
-        // consistent between operations, so keep serving rather than propagate poison.
-        self.shards[shard]
-            .inner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn id_of(&self, shard: usize, local: u32, gen: u32) -> ConnId {
-        ConnId {
-            slot: (local << self.shard_bits) | shard as u32,
-            gen,
-        }
-    }
-
-    fn split(&self, id: ConnId) -> (usize, u32) {
-        let mask = (1u32 << self.shard_bits) - 1;
-        ((id.slot & mask) as usize, id.slot >> self.shard_bits)
-    }
-
-    fn hash_index(&self, value: u32, slab: &[Entry]) -> u64 {
-        let e = &slab[(value >> 1) as usize];
-        if value & OUT_BIT != 0 {
-            self.hasher.hash_one(e.out_key())
-        } else {
-            self.hasher.hash_one(e.in_key())
-        }
-    }
-
-    fn find_in(&self, inner: &ShardInner, k: &RawInKey) -> Option<u32> {
-        let h = self.hasher.hash_one(k);
-        inner
-            .index
-            .find(h, |&v| {
-                v & OUT_BIT == 0 && inner.slab[(v >> 1) as usize].in_key() == *k
-            })
-            .map(|&v| v >> 1)
-    }
-
-    fn find_out(&self, inner: &ShardInner, k: &RawOutKey) -> Option<u32> {
-        let h = self.hasher.hash_one(k);
-        inner
-            .index
-            .find(h, |&v| {
-                let e = &inner.slab[(v >> 1) as usize];
-                v & OUT_BIT != 0 && !e.flags().is_template() && e.out_key() == *k
-            })
-            .map(|&v| v >> 1)
     }
 
     /// Look up the connection of a client → virtual packet. Expired entries are removed
@@ -843,28 +448,9 @@ impl ConnTable {
         (e.live & LIVE != 0 && e.gen == id.gen).then(|| e.to_conn(id))
     }
 
-    fn with_entry<R>(&self, id: ConnId, f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
-        let (shard, local) = self.split(id);
-        let mut inner = self.lock(shard);
-        let e = inner.slab.get_mut(local as usize)?;
-        (e.live & LIVE != 0 && e.gen == id.gen).then(|| f(e))
-    }
-
-    fn link(&self, template: ConnId, now: Instant) {
-        self.with_entry(template, |t| {
-            t.n_control = t.n_control.saturating_add(1);
-            t.expires = now.as_millis().saturating_add(t.timeout_ms as u64);
-        });
-    }
-
-    fn run_unlinks(&self, unlinks: &Unlinks) {
-        for id in &unlinks.ids[..unlinks.n] {
-            self.with_entry(*id, |t| t.n_control = t.n_control.saturating_sub(1));
-        }
-    }
-
-    /// The kernel's `ip_vs_conn_expire_now`: remove the entry at once, unless it is a
-    /// template that still controls connections. Returns whether it was removed.
+    /// The kernel's `ip_vs_conn_expire_now`: remove the entry at once, unless it still
+    /// controls connections (a template in use: it is left alone). Returns whether it
+    /// was removed.
     pub fn expire_now(&self, id: ConnId) -> bool {
         let (shard, local) = self.split(id);
         let mut unlinks = Unlinks::new();
@@ -872,7 +458,7 @@ impl ConnTable {
             let mut inner = self.lock(shard);
             match inner.slab.get(local as usize) {
                 Some(e) if e.live & LIVE != 0 && e.gen == id.gen && e.n_control == 0 => {
-                    unlinks.push(self.remove_slot(&mut inner, shard, local));
+                    unlinks.push(self.remove_slot(&mut inner, shard, local), 0);
                     true
                 }
                 _ => false,
@@ -898,101 +484,6 @@ impl ConnTable {
             }
             _ => false,
         }
-    }
-
-    fn unindex(&self, inner: &mut ShardInner, local: u32) {
-        let ShardInner { slab, index, .. } = inner;
-        let e = &slab[local as usize];
-        if e.live & IN_HASHED != 0 {
-            let h = self.hasher.hash_one(e.in_key());
-            if let Ok(entry) = index.find_entry(h, |&v| v == local << 1) {
-                entry.remove();
-            }
-        }
-        if e.live & OUT_HASHED != 0 {
-            let h = self.hasher.hash_one(e.out_key());
-            if let Ok(entry) = index.find_entry(h, |&v| v == (local << 1) | OUT_BIT) {
-                entry.remove();
-            }
-        }
-        slab[local as usize].live &= !(IN_HASHED | OUT_HASHED);
-    }
-
-    /// Remove a live slot; returns the control link to drop after unlocking.
-    fn remove_slot(&self, inner: &mut ShardInner, shard: usize, local: u32) -> Option<ConnId> {
-        self.unindex(inner, local);
-        let e = &mut inner.slab[local as usize];
-        if let Some(hook) = &self.hook {
-            hook(&e.to_conn(self.id_of(shard, local, e.gen)));
-        }
-        if let Some(c) = e.counters.take() {
-            c.unbind(e.load_kind());
-        }
-        let control = (e.control_slot != NO_SLOT).then_some(ConnId {
-            slot: e.control_slot,
-            gen: e.control_gen,
-        });
-        e.live = 0;
-        e.gen = e.gen.wrapping_add(1);
-        e.control_slot = NO_SLOT;
-        inner.free.push(local);
-        inner.len -= 1;
-        self.len.fetch_sub(1, Ordering::Relaxed);
-        control
-    }
-
-    /// If the entry's timer has run out: remove it (true), or restart the timer of a
-    /// template that still controls connections (false).
-    fn expire_if_due(
-        &self,
-        inner: &mut ShardInner,
-        shard: usize,
-        local: u32,
-        now: Instant,
-        unlinks: &mut Unlinks,
-    ) -> bool {
-        let e = &mut inner.slab[local as usize];
-        if e.live & LIVE == 0 || now.as_millis() < e.expires {
-            return false;
-        }
-        if e.n_control > 0 {
-            // The kernel re-arms the timer when it fires: the new deadline counts from
-            // the old one, however late we notice.
-            let period = (e.timeout_ms as u64).max(1);
-            let late = now.as_millis() - e.expires;
-            e.expires = e.expires.saturating_add((late / period + 1) * period);
-            return false;
-        }
-        unlinks.push(self.remove_slot(inner, shard, local));
-        inner.expired += 1;
-        true
-    }
-
-    /// Scan up to `budget` slots from the shard's cursor, removing what has expired.
-    fn reclaim(
-        &self,
-        inner: &mut ShardInner,
-        shard: usize,
-        now: Instant,
-        budget: usize,
-        unlinks: &mut Unlinks,
-    ) -> usize {
-        let n = inner.slab.len();
-        if n == 0 {
-            return 0;
-        }
-        let mut removed = 0;
-        for _ in 0..budget.min(n) {
-            if unlinks.is_full() {
-                break;
-            }
-            let local = inner.cursor % n;
-            inner.cursor = (local + 1) % n;
-            if self.expire_if_due(inner, shard, local as u32, now, unlinks) {
-                removed += 1;
-            }
-        }
-        removed
     }
 
     /// Incremental sweep: examine about `budget` slots (spread over the shards, resuming
@@ -1062,7 +553,7 @@ impl ConnTable {
                         if e.live & LIVE != 0
                             && pred(&e.to_conn(self.id_of(shard, local as u32, e.gen)))
                         {
-                            unlinks.push(self.remove_slot(&mut inner, shard, local as u32));
+                            unlinks.push(self.remove_slot(&mut inner, shard, local as u32), 0);
                             removed += 1;
                         }
                         local += 1;
