@@ -14,7 +14,12 @@ fn dests(n: usize) -> Vec<DestLoad> {
     (0..n)
         .map(|i| DestLoad {
             id: i as u32 + 1,
-            addr: IpAddr::V4(Ipv4Addr::new(10, 0, 2 + (i / 200) as u8, 11 + (i % 200) as u8)),
+            addr: IpAddr::V4(Ipv4Addr::new(
+                10,
+                0,
+                2 + (i / 200) as u8,
+                11 + (i % 200) as u8,
+            )),
             port: 8000,
             weight: 1 + (i as i32 * 7) % 5,
             last_weight: 1 + (i as i32 * 7) % 5,

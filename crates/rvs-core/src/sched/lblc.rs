@@ -67,7 +67,7 @@ impl Scheduler for Lblc {
 
     fn update(&mut self, _dests: &[DestLoad], now: Instant) {
         self.table.arm(now);
-        self.table.preallocate();
+        self.table.preallocate(|| 0);
     }
 
     fn schedule(&mut self, dests: &[DestLoad], input: &SchedInput, now: Instant) -> Option<usize> {

@@ -132,9 +132,14 @@ impl Scheduler for Lblcr {
         SchedulerKind::Lblcr
     }
 
-    fn update(&mut self, _dests: &[DestLoad], now: Instant) {
+    fn update(&mut self, dests: &[DestLoad], now: Instant) {
         self.table.arm(now);
-        self.table.preallocate();
+        // Sets rarely grow past a few members; reserve that much per slot.
+        let reserve = dests.len().clamp(1, 8);
+        self.table.preallocate(|| ServerSet {
+            members: Vec::with_capacity(reserve),
+            lastmod: Instant::ZERO,
+        });
     }
 
     fn schedule(&mut self, dests: &[DestLoad], input: &SchedInput, now: Instant) -> Option<usize> {

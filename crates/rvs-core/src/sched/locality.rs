@@ -9,9 +9,10 @@
 //! 6 minutes, bucket by bucket from a rover, until 4/3 of the excess (at most
 //! 8192) is gone.
 //!
-//! Entries live in a slab with free-list reuse, so a steady table never
-//! allocates; like the kernel's kmalloc on a new entry, growth past the
-//! preallocated capacity allocates (amortized).
+//! Entries live in a slab whose first 1024 slots are made in `update`, with
+//! free-list reuse, so decisions do not allocate while at most 1024
+//! destination addresses are cached; past that the slab grows (amortized),
+//! where the kernel would kmalloc a new entry.
 
 use crate::time::Instant;
 use core::net::IpAddr;
@@ -73,12 +74,27 @@ impl<V: Default> LocalityTable<V> {
         self.entries
     }
 
-    /// Reserve room for the first entries (called from `update`, off the data path).
-    pub fn preallocate(&mut self) {
-        if self.slab.capacity() < PREALLOCATED {
-            self.slab.reserve(PREALLOCATED - self.slab.len());
-            self.free.reserve(PREALLOCATED);
+    /// Create the first `PREALLOCATED` slots up front (called from `update`, off
+    /// the data path), so that decisions reuse them instead of allocating.
+    pub fn preallocate(&mut self, make: impl Fn() -> V) {
+        let unspecified = IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED);
+        let have = self.slab.len();
+        if have >= PREALLOCATED {
+            return;
         }
+        self.slab.reserve_exact(PREALLOCATED - have);
+        self.free.reserve(PREALLOCATED);
+        for id in have..PREALLOCATED {
+            self.slab.push(Entry {
+                addr: unspecified,
+                lastuse: Instant::ZERO,
+                value: make(),
+                next: NIL,
+            });
+            self.free.push(id as u32);
+        }
+        // Hand out low ids first.
+        self.free.sort_unstable_by(|a, b| b.cmp(a));
     }
 
     /// Start the collection timer (the kernel arms it in init_service).
