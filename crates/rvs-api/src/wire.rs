@@ -34,10 +34,11 @@ pub fn frame_len(header: [u8; 4]) -> Result<usize, WireError> {
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, WireError> {
     let mut out = vec![0; 4];
     serde_json::to_writer(&mut out, value)?;
-    let len = u32::try_from(out.len() - 4)
+    let len = out.len() - 4;
+    let len = u32::try_from(len)
         .ok()
         .filter(|&n| n <= MAX_FRAME)
-        .ok_or(WireError::TooLarge(u32::MAX))?;
+        .ok_or(WireError::TooLarge(u32::try_from(len).unwrap_or(u32::MAX)))?;
     out[..4].copy_from_slice(&len.to_be_bytes());
     Ok(out)
 }

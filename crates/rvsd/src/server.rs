@@ -114,8 +114,17 @@ async fn client(mut stream: UnixStream, daemon: SharedDaemon, clock: Clock, acce
         let frame = match wire::encode(&response) {
             Ok(frame) => frame,
             Err(e) => {
-                warn!("cannot encode an answer: {e}");
-                return;
+                // Most likely a connection listing past MAX_FRAME: say so rather than
+                // leaving the client with a closed connection.
+                warn!("cannot send an answer: {e}");
+                let refusal: Response = Err(ApiError::new(
+                    ErrorKind::NoMemory,
+                    format!("the answer cannot be sent: {e}"),
+                ));
+                match wire::encode(&refusal) {
+                    Ok(frame) => frame,
+                    Err(_) => return,
+                }
             }
         };
         if let Err(e) = stream.write_all(&frame).await {
