@@ -6,8 +6,8 @@ use core::net::IpAddr;
 use rvs_core::conn::reuse::{self, DestStatus, ReuseDecision, ReusePolicy};
 use rvs_core::conn::tcp::TcpFlags;
 use rvs_core::conn::{
-    ConnState, ConnTable, ConnTableConfig, DestCounters, Direction, Endpoint, InKey, InsertError,
-    NewConn, OutKey, PacketEvent,
+    ConnFlags, ConnState, ConnTable, ConnTableConfig, DestCounters, Direction, Endpoint, InKey,
+    InsertError, NewConn, OutKey, PacketEvent, SyncOutcome, SyncedState,
 };
 use rvs_core::model::{ForwardMethod, Timeouts, Tunnel};
 use rvs_core::time::Instant;
@@ -676,4 +676,122 @@ fn template_overdue_when_its_connection_ends_lives_on_the_rearm_chain() {
     assert_eq!(t.get(tpl.id).unwrap().expires, secs(310));
     assert!(t.lookup_template(&key, secs(309)).is_some());
     assert!(t.lookup_template(&key, secs(310)).is_none());
+}
+
+fn synced(
+    client: &str,
+    dest: &str,
+    state: ConnState,
+    inactive: bool,
+    d: &Arc<DestCounters>,
+) -> NewConn {
+    let mut n = NewConn::scheduled(
+        6,
+        ep(client),
+        ep("10.0.0.100:80"),
+        ep(dest),
+        ForwardMethod::Route,
+    );
+    n.counters = Some(d.clone());
+    n.synced = Some(SyncedState {
+        state,
+        flags: ConnFlags(if inactive { ConnFlags::INACTIVE } else { 0 } | ConnFlags::DROUTE),
+    });
+    n
+}
+
+#[test]
+fn sync_messages_create_update_and_replace_entries() {
+    use rvs_core::conn::tcp::TcpState;
+    let t = table(64, 2);
+    let d = Arc::new(DestCounters::new(0, 0));
+    let mut n = synced(
+        "10.1.9.1:4000",
+        "10.0.2.11:80",
+        ConnState::Tcp(TcpState::Established),
+        false,
+        &d,
+    );
+    n.timeout_ms = Some(850_000);
+    let c = match t.sync_apply(n, secs(10)).unwrap() {
+        SyncOutcome::Created(c) => c,
+        other => panic!("{other:?}"),
+    };
+    assert!(c.flags.has(ConnFlags::SYNC) && c.flags.no_output() && !c.flags.is_inactive());
+    assert_eq!((c.state.name(), c.expires), ("ESTABLISHED", secs(860)));
+    assert_eq!((d.snapshot().active, d.snapshot().inactive), (1, 0));
+
+    // The master says it is now in FIN_WAIT (inactive), without a timeout (v0).
+    let n = synced(
+        "10.1.9.1:4000",
+        "10.0.2.11:80",
+        ConnState::Tcp(TcpState::FinWait),
+        true,
+        &d,
+    );
+    let c = match t.sync_apply(n, secs(20)).unwrap() {
+        SyncOutcome::Updated(c) => c,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!((c.state.name(), c.expires), ("FIN_WAIT", secs(140)));
+    assert_eq!((d.snapshot().active, d.snapshot().inactive), (0, 1));
+
+    // A late "ended" message for another real server is ignored...
+    let n = synced(
+        "10.1.9.1:4000",
+        "10.0.2.12:80",
+        ConnState::Tcp(TcpState::TimeWait),
+        true,
+        &d,
+    );
+    assert_eq!(t.sync_apply(n, secs(21)).unwrap(), SyncOutcome::Ignored);
+    // ...an active one replaces the entry.
+    let n = synced(
+        "10.1.9.1:4000",
+        "10.0.2.12:80",
+        ConnState::Tcp(TcpState::Established),
+        false,
+        &d,
+    );
+    let c = match t.sync_apply(n, secs(22)).unwrap() {
+        SyncOutcome::Created(c) => c,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(c.dest, ep("10.0.2.12:80"));
+    assert_eq!(t.len(), 1);
+    assert_eq!((d.snapshot().active, d.snapshot().inactive), (1, 0));
+
+    // A template without a timeout gets 3 minutes.
+    let mut tn = synced("10.1.9.0:0", "10.0.2.12:80", ConnState::Template, false, &d);
+    tn.template = true;
+    let c = match t.sync_apply(tn, secs(30)).unwrap() {
+        SyncOutcome::Created(c) => c,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!((c.is_template(), c.expires), (true, secs(210)));
+    assert_eq!(d.snapshot().persistent, 1);
+}
+
+#[test]
+fn listing_rows() {
+    let t = table(64, 1);
+    let d = Arc::new(DestCounters::new(0, 0));
+    let c = t
+        .insert(
+            new_conn(17, "10.1.10.1:53", ForwardMethod::Masq, &d),
+            secs(0),
+        )
+        .unwrap();
+    let (c, _) = t
+        .on_packet(c.id, Direction::In, PacketEvent::Udp, secs(0))
+        .unwrap();
+    let row = c.to_status(secs(100));
+    assert_eq!(
+        (row.state.as_str(), row.expires_ms, row.ip_proto),
+        ("UDP", 200_000, 17)
+    );
+    assert_eq!(
+        (row.client_port, row.virt_port, row.dest_port),
+        (53, 80, 8080)
+    );
 }

@@ -129,6 +129,25 @@ impl Conn {
     pub fn expires_in_ms(&self, now: Instant) -> u64 {
         self.expires.as_millis().saturating_sub(now.as_millis())
     }
+
+    /// The row `ipvsadm -Lc` lists for this entry at `now`.
+    pub fn to_status(&self, now: Instant) -> crate::status::ConnEntry {
+        crate::status::ConnEntry {
+            ip_proto: self.proto,
+            client: self.client.addr,
+            client_port: self.client.port,
+            virt: self.virt.addr,
+            virt_port: self.virt.port,
+            dest: self.dest.addr,
+            dest_port: self.dest.port,
+            state: self.state.name().to_string(),
+            expires_ms: self.expires_in_ms(now),
+            pe_name: None,
+            pe_data: None,
+            template: self.is_template(),
+            fwmark: self.fwmark,
+        }
+    }
 }
 
 /// Everything needed to create an entry.

@@ -44,6 +44,6 @@ pub use state::{
     apply as apply_packet, Activity, ConnState, Direction, PacketEvent, TimeoutTable, Transition,
 };
 pub use table::{
-    ConfigError, ConnTable, ConnTableConfig, ExpiryHook, InsertError, TableCounters, MAX_SHARDS,
-    RECLAIM_SCAN,
+    ConfigError, ConnTable, ConnTableConfig, ExpiryHook, InsertError, SyncOutcome, TableCounters,
+    MAX_SHARDS, RECLAIM_SCAN,
 };

@@ -31,6 +31,12 @@
 mod config;
 mod shard;
 mod slot;
+mod sync;
+
+pub use sync::SyncOutcome;
+
+/// Timeout of a template synced without one (sync protocol v0): 3 minutes.
+const SYNC_TEMPLATE_TIMEOUT_MS: u32 = 180_000;
 
 pub use config::{
     ConfigError, ConnTableConfig, ExpiryHook, InsertError, TableCounters, MAX_SHARDS, RECLAIM_SCAN,
@@ -333,22 +339,23 @@ impl ConnTable {
             }
         }
 
+        // The kernel's `dest->conn_flags`: method, NOOUTPUT unless replies come back,
+        // INACTIVE. A synced connection keeps the activity of its message instead.
         let mut flags = ConnFlags::for_new(new.method, new.template, false).0;
         let mut st = ConnState::initial(new.proto, new.template);
         if let Some(s) = new.synced {
-            let keep = ConnFlags::INACTIVE | ConnFlags::NOOUTPUT;
-            flags = (flags & !keep) | (s.flags.0 & keep) | ConnFlags::SYNC;
-            if !fullnat && !ConnFlags::replies_through_director(new.method) {
-                flags |= ConnFlags::NOOUTPUT;
-            }
+            flags |= ConnFlags::SYNC;
             if !new.template {
+                flags = (flags & !ConnFlags::INACTIVE) | (s.flags.0 & ConnFlags::INACTIVE);
                 st = s.state;
             }
         }
-        let timeout_ms = new.timeout_ms.unwrap_or(match st {
+        let timeout_ms = new.timeout_ms.unwrap_or(match (st, new.synced) {
             // A new entry waits 3 s for its first packet to set a real state (kernel).
-            ConnState::Tcp(_) | ConnState::Udp | ConnState::Sctp(_) if new.synced.is_none() => 3000,
-            s => self.timeouts.millis(s),
+            (_, None) if !new.template => 3000,
+            // Synced without a timeout (sync v0): the state's, 3 min for templates.
+            (ConnState::Template, _) => SYNC_TEMPLATE_TIMEOUT_MS,
+            (s, _) => self.timeouts.millis(s),
         });
 
         let mut unlinks = Unlinks::new();
