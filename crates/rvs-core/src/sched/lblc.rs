@@ -45,11 +45,6 @@ impl Lblc {
         }
     }
 
-    /// The `lblc_expiration` sysctl (default 24 h).
-    pub fn set_expiration(&mut self, expiration: Duration) {
-        self.table.expiration = expiration;
-    }
-
     /// Number of cached destination addresses.
     pub fn len(&self) -> usize {
         self.table.len()
@@ -96,6 +91,10 @@ impl Scheduler for Lblc {
             }
         }
         Some(pick)
+    }
+
+    fn set_expiration(&mut self, expiration: Duration) {
+        self.table.expiration = expiration;
     }
 
     fn tick(&mut self, now: Instant) {

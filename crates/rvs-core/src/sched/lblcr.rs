@@ -113,11 +113,6 @@ impl Lblcr {
         }
     }
 
-    /// The `lblcr_expiration` sysctl (default 24 h).
-    pub fn set_expiration(&mut self, expiration: Duration) {
-        self.table.expiration = expiration;
-    }
-
     pub fn len(&self) -> usize {
         self.table.len()
     }
@@ -169,6 +164,10 @@ impl Scheduler for Lblcr {
         set.members.clear();
         set.insert(dests[pick].id, now);
         Some(pick)
+    }
+
+    fn set_expiration(&mut self, expiration: Duration) {
+        self.table.expiration = expiration;
     }
 
     fn tick(&mut self, now: Instant) {

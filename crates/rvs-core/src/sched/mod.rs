@@ -102,6 +102,10 @@ pub trait Scheduler: Send + core::fmt::Debug {
 
     /// Periodic housekeeping (lblc/lblcr garbage collection). Default: nothing.
     fn tick(&mut self, _now: Instant) {}
+
+    /// The `lblc_expiration`/`lblcr_expiration` sysctls (default 24 h): how long
+    /// an unused lblc/lblcr cache entry lives. Ignored by other schedulers.
+    fn set_expiration(&mut self, _expiration: core::time::Duration) {}
 }
 
 /// A fresh scheduler of `kind` for one service, in the state the kernel's
