@@ -124,6 +124,16 @@ async fn run_checker(c: BuiltChecker, slot: Slot, tx: mpsc::UnboundedSender<Repo
     loop {
         let outcome = c.check.probe().await;
         let (change, delay) = state.on_result(outcome.is_up(), &c.timing);
+        match (&outcome, change) {
+            (Outcome::Down(why), Some(false)) => {
+                tracing::warn!("{}: down: {why}", c.check.describe())
+            }
+            (Outcome::Down(why), None) if state.is_up() => {
+                tracing::info!("{}: failed, will retry: {why}", c.check.describe())
+            }
+            (_, Some(true)) => tracing::info!("{}: up", c.check.describe()),
+            _ => {}
+        }
         let new_weight = match outcome {
             Outcome::UpWithWeight(w) => Some(w),
             Outcome::Up => None,
@@ -263,6 +273,14 @@ impl Folder {
             let quorum = quorum_after(vs, st.quorum_up, live_weight(&health));
             if quorum != st.quorum_up {
                 st.quorum_up = quorum;
+                tracing::warn!(
+                    "{}: quorum {} (live weight {}, quorum {}, hysteresis {})",
+                    vs.loc,
+                    if quorum { "gained" } else { "lost" },
+                    live_weight(&health),
+                    vs.quorum,
+                    vs.hysteresis
+                );
                 let s = if quorum {
                     &vs.quorum_up
                 } else {
@@ -313,4 +331,50 @@ pub fn diff(service: ServiceKey, old: &[DestConfig], new: &[DestConfig]) -> Vec<
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rvs_core::model::{ForwardMethod, Protocol};
+
+    fn d(last: u8, weight: u32) -> DestConfig {
+        DestConfig {
+            addr: IpAddr::from([10, 0, 0, last]),
+            port: 80,
+            method: ForwardMethod::Masq,
+            weight,
+            u_threshold: 0,
+            l_threshold: 0,
+        }
+    }
+
+    #[test]
+    fn diff_orders_removals_changes_additions() {
+        let key = ServiceKey::Addr {
+            proto: Protocol::Tcp,
+            addr: IpAddr::from([10, 9, 9, 9]),
+            port: 80,
+        };
+        let ev = diff(key, &[d(1, 1), d(2, 1)], &[d(2, 0), d(3, 1)]);
+        assert_eq!(
+            ev,
+            vec![
+                DestEvent::DestDown {
+                    service: key,
+                    addr: IpAddr::from([10, 0, 0, 1]),
+                    port: 80
+                },
+                DestEvent::DestWeight {
+                    service: key,
+                    dest: d(2, 0)
+                },
+                DestEvent::DestUp {
+                    service: key,
+                    dest: d(3, 1)
+                },
+            ]
+        );
+        assert!(diff(key, &[d(1, 1)], &[d(1, 1)]).is_empty());
+    }
 }

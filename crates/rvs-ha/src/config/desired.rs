@@ -290,3 +290,26 @@ impl Iterator for AddrRange {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quorum_hysteresis_dampens_flaps() {
+        // The quorum sample: quorum 7, hysteresis 2 → up at 9, down below 5.
+        let text =
+            "virtual_server 10.0.1.1 80 {\n quorum 7\n hysteresis 2\n real_server 10.0.0.1 80\n}\n";
+        let dir = std::env::temp_dir().join(format!("rvs-ha-quorum-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("k.conf");
+        std::fs::write(&p, text).unwrap();
+        let (cfg, _) = crate::config::load(&p).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        let vs = &cfg.virtual_servers[0];
+        assert!(!quorum_after(vs, false, 8));
+        assert!(quorum_after(vs, false, 9));
+        assert!(quorum_after(vs, true, 5));
+        assert!(!quorum_after(vs, true, 4));
+    }
+}
