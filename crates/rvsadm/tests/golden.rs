@@ -180,7 +180,16 @@ const EDGE_SETUP: &[&str] = &[
 
 #[test]
 fn edge_captures_of_linux_6_1() {
-    let dir = golden_dir().join("edge-6.1");
+    edge("6.1");
+}
+
+#[test]
+fn edge_captures_of_linux_6_12() {
+    edge("6.12");
+}
+
+fn edge(kernel: &str) {
+    let dir = golden_dir().join(format!("edge-{kernel}"));
     let names = lab_names();
     let mut lab = Lab::new(Default::default());
     setup(&mut lab, &names, EDGE_SETUP);
