@@ -4,4 +4,5 @@
 pub mod io;
 pub mod machine;
 pub mod packet;
+pub mod plan;
 pub mod runtime;
