@@ -300,3 +300,9 @@ fn persistence_thresholds_and_edits_as_linux_6_1() {
     let n = replay(include_str!("fixtures/sched/mechanisms-6.1.txt"));
     assert!(n > 150, "only {n} connections replayed");
 }
+
+#[test]
+fn persistence_thresholds_and_edits_as_linux_6_12() {
+    let n = replay(include_str!("fixtures/sched/mechanisms-6.12.txt"));
+    assert!(n > 150, "only {n} connections replayed");
+}
