@@ -1,21 +1,34 @@
-//! The daemon's state machine, free of I/O: the desired state, the source of live
-//! figures, and how each request changes them. The server feeds it requests; tests
-//! drive it directly.
+//! The daemon's state machine: the desired state, the source of live figures, and
+//! how each request changes them. The server feeds it requests; tests drive it
+//! directly. Its only look at the host is whether a sync interface exists.
 
 use crate::config_file::{load_desired_state, ConfigSource};
 use crate::figures::{EngineFigures, Figures};
 use rvs_api::request::{ApiError, ErrorKind, Reply, Request, Response};
-use rvs_api::state::{ConfigState, DEFAULT_TABLE_SIZE};
+use rvs_api::state::{validate, ConfigState, DEFAULT_TABLE_SIZE};
 use rvs_core::engine::Engine;
 use rvs_core::model::ServiceKey;
 use rvs_core::status::Snapshot;
 use rvs_core::time::Instant;
 use tracing::{info, warn};
 
+/// Tells whether a network interface exists.
+pub type InterfaceProbe = fn(&str) -> bool;
+
+/// The host's answer: an entry in /sys/class/net.
+pub fn interface_exists(name: &str) -> bool {
+    !name.is_empty()
+        && !name.contains('/')
+        && name != "."
+        && name != ".."
+        && std::path::Path::new("/sys/class/net").join(name).exists()
+}
+
 pub struct Daemon {
     state: ConfigState,
     figures: Box<dyn Figures>,
     source: ConfigSource,
+    interface_exists: InterfaceProbe,
 }
 
 impl Daemon {
@@ -25,7 +38,13 @@ impl Daemon {
             state: ConfigState::new(),
             figures,
             source,
+            interface_exists,
         }
+    }
+
+    /// Replaces how sync interfaces are looked up (tests use a fixed list).
+    pub fn set_interface_probe(&mut self, probe: InterfaceProbe) {
+        self.interface_exists = probe;
     }
 
     /// A director whose figures come from `engine`.
@@ -46,9 +65,12 @@ impl Daemon {
             change => {
                 let zeroes = zero_requests(&change);
                 let shown = format!("{change:?}");
-                let reply = self.state.dispatch(change).inspect_err(|e| {
-                    info!(request = %shown, kind = e.kind.errno_name(), "refused: {}", e.message);
-                })?;
+                let reply = self
+                    .check_sync_interfaces(&change)
+                    .and_then(|()| self.state.dispatch(change))
+                    .inspect_err(|e| {
+                        info!(request = %shown, kind = e.kind.errno_name(), "refused: {}", e.message);
+                    })?;
                 self.figures.apply(&self.state, now);
                 for key in zeroes {
                     // A service zeroed and deleted in the same batch has no counters left.
@@ -59,6 +81,27 @@ impl Daemon {
                 info!(request = %shown, "applied");
                 Ok(reply)
             }
+        }
+    }
+
+    /// The kernel refuses to start a sync daemon on an interface it does not have
+    /// (ENODEV, which ipvsadm prints as "No such device"; the control protocol calls
+    /// it `NotFound`), after its own checks of the values and of a daemon already
+    /// running.
+    fn check_sync_interfaces(&self, request: &Request) -> Result<(), ApiError> {
+        match request {
+            Request::StartDaemon(cfg)
+                if validate::daemon(cfg).is_ok()
+                    && self.state.daemon(cfg.role).is_none()
+                    && !(self.interface_exists)(&cfg.mcast_ifn) =>
+            {
+                Err(ApiError::new(
+                    ErrorKind::NotFound,
+                    format!("no network interface {}", cfg.mcast_ifn),
+                ))
+            }
+            Request::Batch(all) => all.iter().try_for_each(|r| self.check_sync_interfaces(r)),
+            _ => Ok(()),
         }
     }
 
@@ -230,6 +273,35 @@ mod tests {
         assert_eq!(s.services.len(), 1);
         assert_eq!(s.services[0].dests[0].config, dest);
         assert_eq!(s.timeouts, d.state().timeouts());
+    }
+
+    #[test]
+    fn a_sync_daemon_needs_an_existing_interface() {
+        use rvs_core::model::{SyncDaemonConfig, SyncRole};
+        let mut d = engine_daemon();
+        d.set_interface_probe(|name| name == "ctl0");
+        let daemon = |ifn: &str| {
+            Request::StartDaemon(SyncDaemonConfig {
+                role: SyncRole::Master,
+                mcast_ifn: ifn.into(),
+                syncid: 0,
+                sync_maxlen: 0,
+                mcast_group: None,
+                mcast_port: 0,
+                mcast_ttl: 0,
+            })
+        };
+        let e = d.handle(daemon("nosuch0"), Instant::ZERO).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::NotFound);
+        let e = d
+            .handle(Request::Batch(vec![daemon("nosuch0")]), Instant::ZERO)
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::NotFound);
+        assert!(d.state().daemons().is_empty());
+        d.handle(daemon("ctl0"), Instant::ZERO).unwrap();
+        // A second master is refused as running (EEXIST), whatever its interface.
+        let e = d.handle(daemon("nosuch0"), Instant::ZERO).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Exists);
     }
 
     #[test]

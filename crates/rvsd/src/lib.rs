@@ -16,6 +16,7 @@ pub mod config_file;
 pub mod daemon;
 pub mod dataplane;
 pub mod figures;
+pub mod ha;
 pub mod server;
 pub mod socket;
 

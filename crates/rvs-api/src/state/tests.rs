@@ -491,6 +491,48 @@ fn every_refusal_has_the_kernels_errno_and_changes_nothing() {
     }
 }
 
+/// Addresses the 6.1 kernel accepted and refused as real servers in the lab
+/// (`ipvsadm -a ... -m`, lab scenario ctl-errno).
+#[test]
+fn unicast_real_servers_as_the_lab_kernel_judged_them() {
+    for (addr, accepted) in [
+        ("0.1.2.3", true),
+        ("127.0.0.1", true),
+        ("::1", true),
+        ("2001:db8::10", true),
+        ("0.0.0.0", false),
+        ("255.255.255.255", false),
+        ("224.0.0.5", false),
+        ("fe80::1", false),
+        ("ff02::1", false),
+        ("::ffff:10.0.0.9", false),
+    ] {
+        assert_eq!(
+            validate::dest_unicast(&ip(addr)).is_ok(),
+            accepted,
+            "{addr}"
+        );
+    }
+}
+
+#[test]
+fn the_longest_timeouts_are_accepted() {
+    let mut s = ConfigState::new();
+    let max = validate::MAX_TIMEOUT;
+    s.dispatch(Request::SetTimeouts(Timeouts {
+        tcp: max,
+        tcp_fin: max,
+        udp: max,
+    }))
+    .unwrap();
+    let mut c = svc(tcp(VIP, 80));
+    c.persistence = Some(Persistence {
+        timeout: validate::MAX_PERSISTENCE_TIMEOUT,
+        prefix_len: 0,
+    });
+    s.dispatch(Request::AddService(c)).unwrap();
+}
+
 #[test]
 fn dests_are_listed_most_recent_first_and_dr_takes_the_virtual_port() {
     let mut s = base();

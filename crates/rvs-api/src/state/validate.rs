@@ -13,8 +13,9 @@ use rvs_core::model::{
 pub const MAX_PERSISTENCE_TIMEOUT: u32 = 2_678_400;
 /// The largest weight ipvsadm accepts.
 pub const MAX_WEIGHT: u32 = 65_535;
-/// The kernel refuses timeouts above INT_MAX / HZ seconds (HZ = 250 on Debian).
-pub const MAX_TIMEOUT: u32 = (i32::MAX / 250) as u32;
+/// The longest `--set` timeout ipvsadm accepts (31 days, in seconds); keepalived's
+/// `lvs_timeouts` has the same bound. The kernel's own, INT_MAX / HZ, is larger.
+pub const MAX_TIMEOUT: u32 = 2_678_400;
 /// ipvsadm's upper bound of `--sync-maxlen` (65535 minus the IP and UDP headers).
 pub const MAX_SYNC_MAXLEN: u16 = 65_507;
 /// Interface names are at most IFNAMSIZ - 1 bytes.
@@ -162,11 +163,13 @@ pub fn dest_kernel(
     Ok(())
 }
 
-/// The kernel accepts only unicast real servers (`ip_vs_new_dest`): not 0.0.0.0/8,
-/// broadcast or multicast; for IPv6 not ::, multicast, link-local or IPv4-mapped.
+/// The kernel accepts only unicast real servers (`ip_vs_new_dest`): not 0.0.0.0,
+/// 255.255.255.255 or multicast (the rest of 0.0.0.0/8 is accepted on 6.1); for IPv6
+/// not ::, multicast, link-local or IPv4-mapped. (The kernel also refuses the
+/// broadcast address of a local subnet, which depends on the host's interfaces.)
 pub fn dest_unicast(addr: &IpAddr) -> Result<(), ApiError> {
     let unicast = match addr {
-        IpAddr::V4(a) => !(a.octets()[0] == 0 || a.is_broadcast() || a.is_multicast()),
+        IpAddr::V4(a) => !(a.is_unspecified() || a.is_broadcast() || a.is_multicast()),
         IpAddr::V6(a) => {
             let link_local = a.segments()[0] & 0xffc0 == 0xfe80;
             !(a.is_unspecified() || a.is_multicast() || link_local || a.to_ipv4_mapped().is_some())
@@ -181,12 +184,12 @@ pub fn dest_unicast(addr: &IpAddr) -> Result<(), ApiError> {
     }
 }
 
-/// `--set`: each value 0 (keep) or up to INT_MAX / HZ seconds.
+/// `--set`: each value 0 (keep) or up to [`MAX_TIMEOUT`].
 pub fn timeouts(t: &Timeouts) -> Result<(), ApiError> {
     for (name, v) in [("tcp", t.tcp), ("tcpfin", t.tcp_fin), ("udp", t.udp)] {
         if v > MAX_TIMEOUT {
             return Err(invalid(format!(
-                "{name} timeout {v} is above the largest the kernel accepts ({MAX_TIMEOUT})"
+                "{name} timeout {v} is outside 0..{MAX_TIMEOUT} (0 keeps the value)"
             )));
         }
     }
