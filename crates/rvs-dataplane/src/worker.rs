@@ -109,7 +109,7 @@ impl<P: WorkerProcessor, I: PacketIo> Worker<P, I> {
         // Checksums known good: verified by the kernel, or just computed by us.
         let mut verified = vec![false; t.batch];
         let mut descs: Vec<TxDesc> = Vec::with_capacity(t.batch);
-        let mut pending = PendingQueue::new(t.pending_capacity, t.max_frame);
+        let mut pending = PendingQueue::new(t.pending_capacity, slot_size);
         let mut idle_rounds = 0u32;
         let mut last_housekeeping = StdInstant::now();
         let mut last_retry = StdInstant::now();

@@ -313,6 +313,7 @@ fn nft_accepts_every_rule_kind_and_stale_tables_are_removed() {
         "2001:db8::1 . sctp",
         "th dport 5000-6000",
         "fib daddr type != local",
+        "icmp type { destination-unreachable, time-exceeded, parameter-problem }",
     ] {
         assert!(listing.contains(needle), "{needle} missing in\n{listing}");
     }

@@ -70,6 +70,28 @@ impl PacketIo for AfPacketIo {
     }
 
     fn wait(&mut self, timeout: Duration) -> io::Result<()> {
-        sys::poll(&mut self.pollfds, timeout)
+        sys::poll(&mut self.pollfds, timeout)?;
+        for (pfd, ring) in self.pollfds.iter_mut().zip(&self.rings) {
+            if pfd.revents & libc::POLLERR != 0 {
+                // The interface went down (ENETDOWN) or similar: reading the error
+                // clears it, so poll() does not return at once forever.
+                let err = sys::get_opt_u32(ring.fd_owned(), libc::SOL_SOCKET, libc::SO_ERROR);
+                eprintln!(
+                    "rvs-dataplane: receive ring of interface {}: error {:?}",
+                    ring.ifindex(),
+                    err.map(|e| io::Error::from_raw_os_error(e as i32))
+                );
+            }
+            if pfd.revents & (libc::POLLHUP | libc::POLLNVAL) != 0 {
+                // The interface is gone: stop watching this ring (negative fds are
+                // skipped by poll).
+                eprintln!(
+                    "rvs-dataplane: interface {} is gone; its ring is no longer read",
+                    ring.ifindex()
+                );
+                pfd.fd = -1;
+            }
+        }
+        Ok(())
     }
 }

@@ -148,6 +148,10 @@ impl RxRing {
         self.fd.as_raw_fd()
     }
 
+    pub(crate) fn fd_owned(&self) -> &OwnedFd {
+        &self.fd
+    }
+
     pub fn ifindex(&self) -> u32 {
         self.ifindex
     }

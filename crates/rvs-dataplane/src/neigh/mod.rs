@@ -22,6 +22,13 @@ use std::time::Instant;
 
 use crate::counters::IoDrop;
 
+/// The source address the kernel would use towards `dst` (in the calling thread's
+/// network namespace): what rvsd gives the engine as the outer source of tunnels
+/// (`EngineConfig::tunnel_src_v4/v6`). `None` when `dst` is unreachable.
+pub fn route_source(dst: IpAddr) -> std::io::Result<Option<IpAddr>> {
+    Ok(RtNetlink::open()?.route_get(dst)?.and_then(|r| r.prefsrc))
+}
+
 /// Where to send a frame at layer 2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NextHop {

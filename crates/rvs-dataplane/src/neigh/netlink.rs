@@ -29,6 +29,8 @@ pub const GROUPS: u32 = 0x1 /* LINK */
 pub struct Route {
     pub oif: u32,
     pub gateway: Option<IpAddr>,
+    /// The source address the kernel would use towards the destination.
+    pub prefsrc: Option<IpAddr>,
     pub unicast: bool,
 }
 
@@ -196,12 +198,14 @@ impl RtNetlink {
         let mut route = Route {
             oif: 0,
             gateway: None,
+            prefsrc: None,
             unicast: r.header.kind == RouteType::Unicast,
         };
         for a in &r.attributes {
             match a {
                 RouteAttribute::Oif(i) => route.oif = *i,
                 RouteAttribute::Gateway(g) => route.gateway = route_addr(g),
+                RouteAttribute::PrefSource(p) => route.prefsrc = route_addr(p),
                 _ => {}
             }
         }

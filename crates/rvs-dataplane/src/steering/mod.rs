@@ -23,6 +23,9 @@ use rvs_core::model::{
 use std::collections::BTreeSet;
 
 const ALL_PROTOCOLS: [Protocol; 3] = [Protocol::Tcp, Protocol::Udp, Protocol::Sctp];
+const ICMP4_ERRORS: &str = "{ destination-unreachable, time-exceeded, parameter-problem }";
+const ICMP6_ERRORS: &str =
+    "{ destination-unreachable, packet-too-big, time-exceeded, parameter-problem }";
 
 /// The packets one rvsd instance claims, in a canonical (sorted) form so equal
 /// configurations render identical rulesets.
@@ -179,6 +182,18 @@ impl Steering {
                 &format!("{addr_t} . inet_proto"),
                 replies(v4, true).map(|(a, pr, _)| format!("{a} . {}", proto_word(*pr))),
             );
+            let rs_addrs: BTreeSet<&IpAddr> = self
+                .replies
+                .iter()
+                .filter(|(a, _, _)| is_v4(a) == v4)
+                .map(|(a, _, _)| a)
+                .collect();
+            write_set(
+                out,
+                &format!("rsaddr{fam}"),
+                addr_t,
+                rs_addrs.iter().map(|a| a.to_string()),
+            );
             write_set(
                 out,
                 &format!("local{fam}"),
@@ -214,6 +229,19 @@ impl Steering {
                 "\t\t{ip} daddr @local{fam} meta l4proto {{ tcp, udp, sctp }} th dport {} drop",
                 port_range(lo, hi)
             );
+            // ICMP errors about connections: from NAT/FULLNAT real servers towards
+            // clients, and towards FULLNAT local addresses. The engine translates
+            // them; the kernel must not forward them untranslated.
+            let (icmp, errors) = if fam == "4" {
+                ("icmp", ICMP4_ERRORS)
+            } else {
+                ("icmpv6", ICMP6_ERRORS)
+            };
+            let _ = writeln!(
+                out,
+                "\t\t{ip} saddr @rsaddr{fam} fib daddr type != local {icmp} type {errors} drop"
+            );
+            let _ = writeln!(out, "\t\t{ip} daddr @local{fam} {icmp} type {errors} drop");
         }
         for r in &self.fwmarks {
             let ip = if r.family == Family::V4 { "ip" } else { "ip6" };

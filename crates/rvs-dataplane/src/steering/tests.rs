@@ -60,11 +60,13 @@ table netdev rvs_7 {
 \tset svcall4 { type ipv4_addr . inet_proto; }
 \tset rs4 { type ipv4_addr . inet_proto . inet_service; elements = { 10.1.0.2 . tcp . 8080 } }
 \tset rsall4 { type ipv4_addr . inet_proto; }
+\tset rsaddr4 { type ipv4_addr; elements = { 10.1.0.2 } }
 \tset local4 { type ipv4_addr; }
 \tset svc6 { type ipv6_addr . inet_proto . inet_service; }
 \tset svcall6 { type ipv6_addr . inet_proto; }
 \tset rs6 { type ipv6_addr . inet_proto . inet_service; }
 \tset rsall6 { type ipv6_addr . inet_proto; }
+\tset rsaddr6 { type ipv6_addr; }
 \tset local6 { type ipv6_addr; }
 \tchain ingress0 {
 \t\ttype filter hook ingress device \"eth0\" priority -500; policy accept;
@@ -73,11 +75,15 @@ table netdev rvs_7 {
 \t\tip saddr . meta l4proto . th sport @rs4 fib daddr type != local drop
 \t\tip saddr . meta l4proto @rsall4 fib daddr type != local drop
 \t\tip daddr @local4 meta l4proto { tcp, udp, sctp } th dport 1024-65535 drop
+\t\tip saddr @rsaddr4 fib daddr type != local icmp type { destination-unreachable, time-exceeded, parameter-problem } drop
+\t\tip daddr @local4 icmp type { destination-unreachable, time-exceeded, parameter-problem } drop
 \t\tip6 daddr . meta l4proto . th dport @svc6 drop
 \t\tip6 daddr . meta l4proto @svcall6 drop
 \t\tip6 saddr . meta l4proto . th sport @rs6 fib daddr type != local drop
 \t\tip6 saddr . meta l4proto @rsall6 fib daddr type != local drop
 \t\tip6 daddr @local6 meta l4proto { tcp, udp, sctp } th dport 1024-65535 drop
+\t\tip6 saddr @rsaddr6 fib daddr type != local icmpv6 type { destination-unreachable, packet-too-big, time-exceeded, parameter-problem } drop
+\t\tip6 daddr @local6 icmpv6 type { destination-unreachable, packet-too-big, time-exceeded, parameter-problem } drop
 \t}
 }
 ";
