@@ -823,7 +823,8 @@ fn diff_property_over_generated_states() {
                 methods[next(3) as usize],
             );
             d.weight = next(4) as u32;
-            let r = match next(6) {
+            let role = [SyncRole::Master, SyncRole::Backup][next(2) as usize];
+            let r = match next(10) {
                 0 => Request::AddService(svc(key)),
                 1 => {
                     let mut c = svc(key);
@@ -832,9 +833,24 @@ fn diff_property_over_generated_states() {
                 }
                 2 | 3 => Request::AddDest(key, d),
                 4 => Request::EditDest(key, d),
-                _ => Request::DelDest(key, d.addr, d.port),
+                5 => Request::DelDest(key, d.addr, d.port),
+                6 => Request::SetTimeouts(Timeouts {
+                    tcp: next(3) as u32 * 100,
+                    tcp_fin: 0,
+                    udp: next(2) as u32 * 50,
+                }),
+                7 => Request::StartDaemon(sync(role)),
+                8 => Request::StopDaemon(role),
+                // A tunnelled IPv6 real server: mixed family, refused while syncing.
+                _ => Request::AddDest(
+                    key,
+                    dest("2001:db8::9", 80, ForwardMethod::Tunnel(Tunnel::default())),
+                ),
             };
-            let _ = s.dispatch(r);
+            let before = s.clone();
+            if s.dispatch(r).is_err() {
+                assert_eq!(s, before, "a refused request changed the state");
+            }
         }
         s
     };
