@@ -51,15 +51,19 @@ fn check(backend: &mut dyn rvsadm::exec::Backend, names: &dyn Resolver, dir: &Pa
     }
 }
 
-/// The rows of a captured `-Lcn` listing, as the connection entries that produced it.
+/// The rows of a captured `-Lcn` listing (with or without the persistence-engine
+/// columns), as the connection entries that produced it.
 fn connections_from_listing(dir: &Path, file: &str) -> Vec<ConnEntry> {
     let cap = capture(&dir.join(file));
     let addr = |s: &str| {
         let (a, p) = s.rsplit_once(':').unwrap();
-        (
-            a.trim_matches(['[', ']']).parse().unwrap(),
-            p.parse().unwrap(),
-        )
+        // A listing without -n names ports: read them back through the same table.
+        let port = p.parse().unwrap_or_else(|_| {
+            TableResolver::lab()
+                .service_to_port(p, rvs_core::model::Protocol::Udp)
+                .unwrap()
+        });
+        (a.trim_matches(['[', ']']).parse().unwrap(), port)
     };
     cap.body
         .lines()
@@ -86,9 +90,9 @@ fn connections_from_listing(dir: &Path, file: &str) -> Vec<ConnEntry> {
                 state: w[2].to_string(),
                 // Mid-second, as the kernel's timer would be.
                 expires_ms: secs * 1000 + 400,
-                pe_name: None,
-                pe_data: None,
-                template: false,
+                pe_name: w.get(6).map(|s| s.to_string()),
+                pe_data: w.get(7).map(|s| s.to_string()),
+                template: w[2] == "NONE",
                 fwmark: 0,
             }
         })
@@ -276,4 +280,31 @@ fn reference_edge_capture() {
     }
     assert_eq!(out_all, stdout);
     assert_eq!(err_all, stderr);
+}
+
+/// lab/scenarios/ipvsadm-traffic.sh: SIP persistence-engine templates (pe name and
+/// Call-ID columns), PersistConn counts, and 46 258 datagrams of bulk traffic.
+#[test]
+fn traffic_captures_of_linux_6_1() {
+    let dir = golden_dir().join("traffic-6.1");
+    let names = TableResolver::lab();
+    let mut lab = Lab::new(figures_from(&dir, "Ln-pc.txt", "Ln-pc.txt"));
+    setup(
+        &mut lab,
+        &NoResolver,
+        &[
+            "ipvsadm -A -u 10.0.0.100:5060 -s rr -p 120 --pe sip",
+            "ipvsadm -a -u 10.0.0.100:5060 -r 10.0.2.11:5060 -m",
+            "ipvsadm -a -u 10.0.0.100:5060 -r 10.0.2.12:5060 -m -w 2",
+            "ipvsadm -A -u 10.0.0.100:9999 -s rr",
+            "ipvsadm -a -u 10.0.0.100:9999 -r 10.0.2.11:9999 -m",
+        ],
+    );
+    for file in ["Ln-stats.txt", "Ln-exact.txt", "Ln-rate.txt", "Ln-pc.txt"] {
+        check(&mut lab, &names, &dir, file);
+    }
+    for file in ["Lcn.txt", "Lcn-pe.txt", "Lc-names.txt"] {
+        lab.inner.connections = connections_from_listing(&dir, file);
+        check(&mut lab, &names, &dir, file);
+    }
 }
