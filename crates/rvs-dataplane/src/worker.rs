@@ -275,3 +275,7 @@ impl<P: WorkerProcessor, I: PacketIo> Worker<P, I> {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "worker_tests.rs"]
+mod tests;

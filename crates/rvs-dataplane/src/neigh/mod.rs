@@ -129,3 +129,33 @@ impl NeighCache {
         }
     }
 }
+
+#[cfg(test)]
+impl Shared {
+    /// Set the table as the resolver would publish it.
+    pub(crate) fn publish_for_test(&self, entries: &[(Key, Resolution)]) {
+        {
+            let mut t = self.table.write().unwrap_or_else(|p| p.into_inner());
+            t.clear();
+            t.extend(entries.iter().copied());
+        }
+        self.bump();
+    }
+}
+
+#[cfg(test)]
+impl NeighCache {
+    /// A cache over `shared` whose requests land in the returned receiver.
+    pub(crate) fn for_test(shared: Arc<Shared>) -> (NeighCache, std::sync::mpsc::Receiver<Key>) {
+        let (tx, rx) = std::sync::mpsc::sync_channel(16);
+        let cache = NeighCache {
+            generation: shared.generation(),
+            shared,
+            requests: tx,
+            wake: Arc::new(resolver::Waker::new().expect("pipe")),
+            local: HashMap::new(),
+            asked: HashMap::new(),
+        };
+        (cache, rx)
+    }
+}

@@ -35,7 +35,7 @@ pub struct Waker {
 }
 
 impl Waker {
-    fn new() -> io::Result<Waker> {
+    pub(crate) fn new() -> io::Result<Waker> {
         let mut fds = [0i32; 2];
         // SAFETY: `fds` has room for the two descriptors pipe2 writes.
         let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) };

@@ -1,0 +1,224 @@
+//! The worker loop against a scripted backend: verdicts, egress resolution, the
+//! waiting queue and the counters, without sockets.
+
+use super::*;
+use crate::counters::Counters;
+use crate::io::{RxMeta, TxOutcome};
+use crate::neigh::Shared;
+use core::net::IpAddr;
+use rvs_core::verdict::{DropReason, Egress};
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+const HOP_READY: [u8; 4] = [10, 0, 0, 2];
+const HOP_LATER: [u8; 4] = [10, 0, 0, 3];
+const HOP_FAILED: [u8; 4] = [10, 0, 0, 4];
+
+fn nh(last: u8) -> NextHop {
+    NextHop {
+        ifindex: 7,
+        src_mac: [2, 0, 0, 0, 0, 1],
+        dst_mac: [2, 0, 0, 0, 0, last],
+    }
+}
+
+fn key(a: [u8; 4]) -> Key {
+    (IpAddr::from(a), false)
+}
+
+/// Decides by the byte after the Ethernet header.
+struct TagProcessor {
+    verified: Arc<Mutex<Vec<bool>>>,
+}
+
+impl WorkerProcessor for TagProcessor {
+    fn process(&mut self, frame: &mut Frame<'_>, _now: Instant) -> Verdict {
+        let fwd = |a: [u8; 4]| {
+            Verdict::Forward(Egress {
+                next_hop: IpAddr::from(a),
+                on_link: false,
+            })
+        };
+        match frame.bytes().get(14).copied() {
+            Some(1) => Verdict::Drop(DropReason::Malformed),
+            Some(2) => fwd(HOP_READY),
+            Some(3) => fwd(HOP_LATER),
+            Some(4) => fwd(HOP_FAILED),
+            Some(5) => {
+                frame.set_len(10);
+                fwd(HOP_READY)
+            }
+            Some(6) => {
+                // Encapsulate: 20 new bytes in front, Ethernet header moved there.
+                assert!(frame.push_front(20));
+                let (buf, start) = frame.raw_mut();
+                buf.copy_within(start + 20..start + 34, start);
+                fwd(HOP_READY)
+            }
+            Some(7) => {
+                self.verified
+                    .lock()
+                    .unwrap()
+                    .push(frame.checksum_verified());
+                Verdict::Pass
+            }
+            _ => Verdict::Pass,
+        }
+    }
+}
+
+struct MockIo {
+    rx: VecDeque<(Vec<u8>, RxMeta)>,
+    sent: Arc<Mutex<Vec<(u32, Vec<u8>)>>>,
+    shared: Arc<Shared>,
+    stop: Arc<AtomicBool>,
+    waits: usize,
+}
+
+impl PacketIo for MockIo {
+    fn receive(&mut self, max: usize, sink: &mut dyn FnMut(&[u8], RxMeta)) -> usize {
+        let mut n = 0;
+        while n < max {
+            let Some((f, m)) = self.rx.pop_front() else {
+                break;
+            };
+            sink(&f, m);
+            n += 1;
+        }
+        n
+    }
+
+    fn transmit(&mut self, buf: &[u8], descs: &[TxDesc]) -> TxOutcome {
+        let mut out = TxOutcome::default();
+        for d in descs {
+            let f = buf[d.offset..d.offset + d.len].to_vec();
+            out.sent += 1;
+            out.sent_bytes += f.len();
+            self.sent.lock().unwrap().push((d.ifindex, f));
+        }
+        out
+    }
+
+    fn wait(&mut self, _timeout: Duration) -> std::io::Result<()> {
+        self.waits += 1;
+        match self.waits {
+            // The resolver finishes the pending neighbour.
+            2 => self.shared.publish_for_test(&[
+                (key(HOP_READY), Resolution::Ready(nh(2))),
+                (key(HOP_LATER), Resolution::Ready(nh(3))),
+                (key(HOP_FAILED), Resolution::Failed(IoDrop::NoRoute)),
+            ]),
+            6 => self.stop.store(true, Ordering::Relaxed),
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+fn frame(tag: u8, len: usize) -> Vec<u8> {
+    let mut f = vec![0u8; len];
+    f[12] = 0x08;
+    f[14] = tag;
+    f
+}
+
+fn meta(wire_len: usize) -> RxMeta {
+    RxMeta {
+        ifindex: 1,
+        wire_len,
+        csum_partial: false,
+        csum_valid: false,
+        vlan_stripped: false,
+    }
+}
+
+#[test]
+fn verdicts_egress_and_waiting_frames() {
+    let shared = Arc::new(Shared::default());
+    shared.publish_for_test(&[
+        (key(HOP_READY), Resolution::Ready(nh(2))),
+        (key(HOP_FAILED), Resolution::Failed(IoDrop::NoRoute)),
+    ]);
+    let (neigh, requests) = NeighCache::for_test(shared.clone());
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let mut rx = VecDeque::new();
+    for (tag, len) in [
+        (0, 60),
+        (1, 60),
+        (2, 60),
+        (3, 61),
+        (4, 60),
+        (5, 60),
+        (6, 60),
+    ] {
+        rx.push_back((frame(tag, len), meta(len)));
+    }
+    // Truncated by the ring (a GRO/TSO super-frame), and one over max_frame.
+    rx.push_back((frame(2, 100), meta(64_000)));
+    rx.push_back((frame(2, 3000), meta(3000)));
+    // Checksum flags reach the engine.
+    let mut valid = meta(60);
+    valid.csum_valid = true;
+    rx.push_back((frame(7, 60), valid));
+    rx.push_back((frame(7, 60), meta(60)));
+    let verified = Arc::new(Mutex::new(Vec::new()));
+    let counters = Arc::new(WorkerCounters::default());
+    let worker = Worker {
+        processor: TagProcessor {
+            verified: verified.clone(),
+        },
+        io: MockIo {
+            rx,
+            sent: sent.clone(),
+            shared: shared.clone(),
+            stop: stop.clone(),
+            waits: 0,
+        },
+        neigh,
+        counters: counters.clone(),
+        stop,
+        tuning: WorkerTuning {
+            batch: 4,
+            headroom: 64,
+            max_frame: 1518,
+            spin_rounds: 0,
+            poll_timeout: Duration::from_millis(1),
+            pending_capacity: 8,
+            housekeeping_interval: Duration::from_secs(1),
+        },
+        clock_origin: StdInstant::now(),
+    };
+    worker.run();
+
+    // The unknown neighbour was asked for once.
+    assert_eq!(
+        requests.try_iter().collect::<Vec<_>>(),
+        vec![key(HOP_LATER)]
+    );
+    let c: Counters = counters.snapshot();
+    assert_eq!(c.rx_packets, 11);
+    assert_eq!(c.pass, 3);
+    assert_eq!(c.engine_drop(DropReason::Malformed), 1);
+    assert_eq!(c.io_drop(IoDrop::NoRoute), 1);
+    assert_eq!(c.io_drop(IoDrop::Runt), 1);
+    assert_eq!(c.io_drop(IoDrop::Oversize), 2);
+    assert_eq!(c.resolved_later, 1);
+    assert_eq!(c.tx_packets, 3);
+    assert_eq!(*verified.lock().unwrap(), vec![true, false]);
+
+    let sent = sent.lock().unwrap();
+    let lens: Vec<usize> = sent.iter().map(|(_, f)| f.len()).collect();
+    // Tag 2 (60), tag 6 encapsulated (80), then the frame that waited (61).
+    assert_eq!(lens, vec![60, 80, 61]);
+    for (ifindex, f) in sent.iter() {
+        assert_eq!(*ifindex, 7);
+        assert_eq!(&f[6..12], &[2, 0, 0, 0, 0, 1], "source MAC");
+    }
+    assert_eq!(&sent[0].1[0..6], &[2, 0, 0, 0, 0, 2]);
+    assert_eq!(&sent[2].1[0..6], &[2, 0, 0, 0, 0, 3]);
+    assert_eq!(
+        sent[1].1[12], 0x08,
+        "Ethernet header moved in front of the tunnel"
+    );
+}
