@@ -67,9 +67,12 @@ impl WorkerProcessor for TagProcessor {
     }
 }
 
+/// Frames sent, with their interface.
+type SentLog = Arc<Mutex<Vec<(u32, Vec<u8>)>>>;
+
 struct MockIo {
     rx: VecDeque<(Vec<u8>, RxMeta)>,
-    sent: Arc<Mutex<Vec<(u32, Vec<u8>)>>>,
+    sent: SentLog,
     shared: Arc<Shared>,
     stop: Arc<AtomicBool>,
     waits: usize,
