@@ -70,7 +70,7 @@ fn tcp_through_nat_director_without_kernel_rst() {
         .server
         .run(|| TcpListener::bind((SERVER, 8080)).expect("bind server"));
     let server = std::thread::spawn(move || {
-        for _ in 0..4 {
+        for _ in 0..5 {
             let (mut s, _) = listener.accept().expect("accept");
             s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
             let mut buf = [0u8; 64];
@@ -106,20 +106,19 @@ fn tcp_through_nat_director_without_kernel_rst() {
         .sh(&["nft", "list", "table", "netdev", &table]);
     assert!(listing.contains("10.77.1.100 . tcp . 80"), "{listing}");
 
-    let replies: Vec<String> = topo.client.run(|| {
-        (0..3)
-            .map(|i| {
-                let addr = SocketAddr::from((VIP, 80));
-                let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-                    .expect("connect through the director");
-                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-                s.write_all(format!("hello {i}\n").as_bytes()).unwrap();
-                let mut out = String::new();
-                s.read_to_string(&mut out).expect("client read");
-                out
-            })
-            .collect()
-    });
+    let hello = |i: usize| {
+        topo.client.run(move || {
+            let addr = SocketAddr::from((VIP, 80));
+            let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+                .expect("connect through the director");
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            s.write_all(format!("hello {i}\n").as_bytes()).unwrap();
+            let mut out = String::new();
+            s.read_to_string(&mut out).expect("client read");
+            out
+        })
+    };
+    let replies: Vec<String> = (0..3).map(hello).collect();
     assert_eq!(replies, ["got hello 0\n", "got hello 1\n", "got hello 2\n"]);
 
     // The kernel still answers ping to the VIP (ICMP is not claimed).
@@ -134,6 +133,13 @@ fn tcp_through_nat_director_without_kernel_rst() {
     assert!(c.rx_packets >= 18, "{c:?}");
     assert!(c.tx_packets >= 18, "{c:?}");
     assert_eq!(c.total_drops(), 0, "{c:?}");
+
+    // A link flap: the rings pick the interface up again and the resolver
+    // forgets the neighbours the kernel flushed.
+    let d0 = topo.dir_client_if.clone();
+    topo.director.sh(&["ip", "link", "set", &d0, "down"]);
+    topo.director.sh(&["ip", "link", "set", &d0, "up"]);
+    assert_eq!(hello(3), "got hello 3\n");
 
     // The director's own connection to the real server (a health check) comes
     // from the claimed RIP:port but is addressed to the director: the kernel keeps it.
