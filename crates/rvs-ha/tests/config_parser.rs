@@ -41,7 +41,7 @@ fn load_id(path: &Path, id: &str) -> Result<(KeepalivedConfig, Vec<Diagnostic>),
     )
 }
 
-const VS_TAIL: &str = "    real_server 10.1.0.1 80 {\n        weight 2\n        TCP_CHECK {\n            connect_timeout 2\n        }\n    }\n}\n";
+const VS_TAIL: &str = "    protocol TCP\n    real_server 10.1.0.1 80 {\n        weight 2\n        TCP_CHECK {\n            connect_timeout 2\n        }\n    }\n}\n";
 
 #[test]
 fn include_with_glob_is_relative_to_the_including_file() {
@@ -119,7 +119,7 @@ fn parameters_substitute_recursively_and_multiline() {
            weight $W \\\n\
          }\n\
          vrrp_instance VI {\n  interface eth0\n  virtual_router_id 3\n  priority $PRIO\n  virtual_ipaddress {\n    ${ADDRESS_BASE}.100/32\n  }\n}\n\
-         virtual_server 10.9.9.9 80 {\n  $N=1\n  $W=5\n  $RS\n  $N=2\n  $W=7\n  $RS\n}\n\
+         virtual_server 10.9.9.9 80 {\n  protocol TCP\n  $N=1\n  $W=5\n  $RS\n  $N=2\n  $W=7\n  $RS\n}\n\
          global_defs {\n  router_id ${UNDEFINED}\n}\n",
     );
     let (cfg, diags) = load_id(&p, "backup").unwrap();
@@ -152,12 +152,12 @@ fn old_and_new_spellings_read_the_same() {
     let s = Scratch::new("spell");
     let old = s.write(
         "old.conf",
-        "virtual_server 10.0.0.1 80 {\n lb_algo sh\n lb_kind DR\n persistence_timeout\n\
+        "virtual_server 10.0.0.1 80 {\n protocol TCP\n lb_algo sh\n lb_kind DR\n persistence_timeout\n\
          real_server 10.0.0.2 80 {\n  HTTP_GET {\n   url {\n    path /\n   }\n   nb_get_retry 4\n  }\n }\n}\n",
     );
     let new = s.write(
         "new.conf",
-        "virtual_server 10.0.0.1 80 {\n lvs_sched sh\n lvs_method DR\n persistence_timeout 360\n\
+        "virtual_server 10.0.0.1 80 {\n protocol TCP\n lvs_sched sh\n lvs_method DR\n persistence_timeout 360\n\
          real_server 10.0.0.2 80 {\n  HTTP_GET {\n   url {\n    path /\n   }\n   retry 4\n  }\n }\n}\n",
     );
     let (a, wa) = config::load(&old).unwrap();
@@ -175,7 +175,7 @@ fn old_and_new_spellings_read_the_same() {
         360
     );
     assert_eq!(wa.len(), 1, "nb_get_retry is named as deprecated: {wa:?}");
-    assert_eq!(wa[0].loc.line, 10);
+    assert_eq!(wa[0].loc.line, 11);
     assert!(wb.is_empty());
 }
 
@@ -184,10 +184,13 @@ fn defaults_are_keepalived_ones() {
     let s = Scratch::new("defaults");
     let p = s.write(
         "k.conf",
-        "virtual_server 10.0.0.1 80\n{\n  real_server 10.0.0.2 8080 { }\n  real_server 10.0.0.3 8080\n}\n\
-         virtual_server 10.0.0.1 443 {\n  lvs_method TUN type gue port 6080 csum\n  persistence_granularity 255.255.255.0\n  real_server 10.0.0.4 8443 { }\n}\n",
+        "virtual_server 10.0.0.1 80\n{\n  protocol TCP\n  real_server 10.0.0.2 8080 { }\n  real_server 10.0.0.3 8080\n}\n\
+         virtual_server 10.0.0.1 443 {\n  protocol TCP\n  lvs_method TUN type gue port 6080 csum\n  persistence_granularity 255.255.255.0\n  real_server 10.0.0.4 8443 { }\n}\n",
     );
-    let (cfg, _) = config::load(&p).unwrap();
+    let (cfg, w) = config::load(&p).unwrap();
+    // The TUN real server's own port is named, then replaced by the virtual port.
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].loc.line == 11 && w[0].message.contains("8443"), "{w:?}");
     let svc = cfg.virtual_services();
     // NAT and wlc by default; NAT keeps the real port.
     assert_eq!(svc[0].config.scheduler, SchedulerKind::Wlc);
@@ -206,6 +209,28 @@ fn defaults_are_keepalived_ones() {
     }
     let p = svc[1].config.persistence.unwrap();
     assert_eq!((p.timeout, p.prefix_len), (360, 24));
+}
+
+#[test]
+fn keepalived_end_of_block_fixups_are_warned() {
+    use rvs_core::model::Protocol;
+    let s = Scratch::new("fixups");
+    let p = s.write(
+        "k.conf",
+        "virtual_server 10.0.0.1 {\n  weight 4\n  quorum 20\n  hysteresis 30\n\
+         real_server 10.0.0.2 80\n  real_server 10.0.0.3 80 {\n weight 2\n }\n  real_server 10.0.0.2 80\n}\n",
+    );
+    let (cfg, w) = config::load(&p).unwrap();
+    let vs = &cfg.virtual_servers[0];
+    // No protocol: UDP. No port: persistent. The virtual server's weight is the default.
+    assert_eq!(vs.protocol, Protocol::Udp);
+    assert_eq!(vs.persistence_timeout, Some(360));
+    let weights: Vec<u32> = vs.real_servers.iter().map(|r| r.weight).collect();
+    assert_eq!(weights, [4, 2], "the duplicate real server is dropped");
+    // The quorum cannot exceed the total weight; hysteresis stays below the quorum.
+    assert_eq!((vs.quorum, vs.hysteresis), (6, 5));
+    let lines: Vec<u32> = w.iter().map(|d| d.loc.line).collect();
+    assert_eq!(lines, [1, 9, 1, 1, 1], "{w:?}");
 }
 
 #[test]
@@ -271,9 +296,9 @@ fn errors_carry_the_right_line() {
             "names no virtual_server_group",
         ),
         (
-            "virtual_server 10.0.0.1 {\n real_server 10.0.0.2 80\n}\n",
-            1,
-            "must be persistent",
+            "virtual_server 10.0.0.1 80 {\n protocol TCP\n real_server 2001:db8::2 80\n}\n",
+            3,
+            "address families differ",
         ),
         (
             "virtual_server 10.0.0.1 80 {\n lvs_method TUN type gue\n}\n",

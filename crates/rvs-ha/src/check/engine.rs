@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use super::build::{build, BuiltChecker};
 use super::timing::RetryState;
 use super::{random_u64, script, Outcome};
-use crate::config::desired::{live_weight, quorum_after, RsHealth};
+use crate::config::desired::{initial_quorum, live_weight, quorum_after, RsHealth};
 use crate::config::model::{KeepalivedConfig, RealServer, VirtualServer};
 
 /// One change to apply to the running configuration.
@@ -223,7 +223,7 @@ impl Folder {
             let vs = &self.cfg.virtual_servers[vi];
             let health = self.health(vi);
             let st = &mut self.vs[vi];
-            st.quorum_up = live_weight(&health) >= u64::from(vs.quorum);
+            st.quorum_up = initial_quorum(vs, live_weight(&health));
             st.published = self.cfg.services_for(vs, &health, st.quorum_up);
             all.extend(st.published.iter().cloned());
         }

@@ -34,16 +34,22 @@ impl RsHealth {
     }
 }
 
-/// Whether a virtual server has its quorum, with hysteresis: gaining it needs
-/// `quorum + hysteresis` live weight, losing it happens below `quorum - hysteresis`.
+/// Whether a virtual server has its quorum, with hysteresis (keepalived's
+/// update_quorum_state): gaining it needs `quorum + hysteresis` live weight; it is lost
+/// below `quorum - hysteresis`, or when no live weight is left at all.
 pub fn quorum_after(vs: &VirtualServer, was_up: bool, live_weight: u64) -> bool {
     let q = u64::from(vs.quorum);
     let h = u64::from(vs.hysteresis);
     if was_up {
-        live_weight >= q.saturating_sub(h)
+        live_weight > 0 && live_weight >= q.saturating_sub(h)
     } else {
         live_weight >= q + h
     }
+}
+
+/// The quorum state at start: up if the live weight reaches `quorum + hysteresis`.
+pub fn initial_quorum(vs: &VirtualServer, live_weight: u64) -> bool {
+    live_weight >= u64::from(vs.quorum) + u64::from(vs.hysteresis)
 }
 
 pub fn live_weight(health: &[RsHealth]) -> u64 {
@@ -115,8 +121,7 @@ impl KeepalivedConfig {
                 .iter()
                 .map(|rs| RsHealth::initial(vs, rs))
                 .collect();
-            // At start the quorum holds if the live weight reaches it (no hysteresis yet).
-            let quorum_up = live_weight(&health) >= u64::from(vs.quorum);
+            let quorum_up = initial_quorum(vs, live_weight(&health));
             out.extend(self.services_for(vs, &health, quorum_up));
         }
         out
@@ -299,7 +304,7 @@ mod tests {
     fn quorum_hysteresis_dampens_flaps() {
         // The quorum sample: quorum 7, hysteresis 2 → up at 9, down below 5.
         let text =
-            "virtual_server 10.0.1.1 80 {\n quorum 7\n hysteresis 2\n real_server 10.0.0.1 80\n}\n";
+            "virtual_server 10.0.1.1 80 {\n protocol TCP\n quorum 7\n hysteresis 2\n real_server 10.0.0.1 80 {\n weight 10\n }\n}\n";
         let dir = std::env::temp_dir().join(format!("rvs-ha-quorum-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("k.conf");
@@ -311,5 +316,6 @@ mod tests {
         assert!(quorum_after(vs, false, 9));
         assert!(quorum_after(vs, true, 5));
         assert!(!quorum_after(vs, true, 4));
+        assert!(initial_quorum(vs, 9) && !initial_quorum(vs, 8));
     }
 }

@@ -156,32 +156,113 @@ pub fn virtual_server(node: &Node, cx: &mut Ctx<'_>) -> Option<VirtualServer> {
         real_servers: Vec::new(),
         loc: node.loc.clone(),
     };
+    let mut extra = VsExtra {
+        protocol: None,
+        default_weight: 1,
+        rs_weight: Vec::new(),
+    };
     for n in block {
         if timing(n, &mut vs.timing, cx) {
             continue;
         }
-        vs_keyword(n, &mut vs, cx);
+        vs_keyword(n, &mut vs, &mut extra, cx);
+    }
+    finish(&mut vs, extra, cx);
+    Some(vs)
+}
+
+/// What a virtual server block sets that is only settled once the block is read.
+struct VsExtra {
+    protocol: Option<Protocol>,
+    /// `weight` of the virtual server: the weight of real servers that give none.
+    default_weight: u32,
+    /// Each real server's own `weight`, if given.
+    rs_weight: Vec<Option<u32>>,
+}
+
+/// keepalived's checks and defaults at the end of a virtual server (check_data.c).
+fn finish(vs: &mut VirtualServer, extra: VsExtra, cx: &mut Ctx<'_>) {
+    let loc = vs.loc.clone();
+    let fwmark = matches!(vs.target, VsTarget::Fwmark(_));
+    match (extra.protocol, fwmark) {
+        (Some(p), false) => vs.protocol = p,
+        (None, false) => {
+            // The kernel reads protocol 0 as UDP, so keepalived sets it explicitly.
+            cx.diags.warn(
+                &loc,
+                "virtual_server has no 'protocol'; UDP is used, as keepalived does",
+            );
+            vs.protocol = Protocol::Udp;
+        }
+        (Some(_), true) => cx
+            .diags
+            .warn(&loc, "'protocol' is ignored for a fwmark virtual server"),
+        (None, true) => {}
+    }
+    for (rs, w) in vs.real_servers.iter_mut().zip(&extra.rs_weight) {
+        rs.weight = w.unwrap_or(extra.default_weight);
+    }
+    // A real server given twice: the second is dropped.
+    let mut i = 0;
+    while i < vs.real_servers.len() {
+        let (a, p) = (vs.real_servers[i].addr, vs.real_servers[i].port);
+        if vs.real_servers[..i]
+            .iter()
+            .any(|r| r.addr == a && r.port == p)
+        {
+            let dup = vs.real_servers.remove(i);
+            cx.diags.warn(
+                &dup.loc,
+                format!("real server {a} port {p} is given twice; the second is ignored"),
+            );
+        } else {
+            i += 1;
+        }
     }
     if vs.real_servers.is_empty() && vs.sorry_server.is_none() {
-        cx.diags
-            .warn(&node.loc, "virtual_server has no real servers");
+        cx.diags.warn(&loc, "virtual_server has no real servers");
     }
     if let VsTarget::Addr { port: 0, .. } = vs.target {
         if vs.persistence_timeout.is_none() {
-            cx.diags.error(
-                &node.loc,
-                "a virtual server without a port must be persistent (persistence_timeout)",
+            cx.diags.warn(
+                &loc,
+                "a virtual server without a port must be persistent; persistence_timeout 360 is used, as keepalived does",
             );
+            vs.persistence_timeout = Some(360);
         }
     }
-    if vs.one_packet && vs.protocol != Protocol::Udp && !matches!(vs.target, VsTarget::Fwmark(_)) {
+    if vs.one_packet && vs.protocol != Protocol::Udp && !fwmark {
         cx.diags.warn(
-            &node.loc,
+            &loc,
             "'ops' applies only to UDP and fwmark services; ignored",
         );
         vs.one_packet = false;
     }
-    Some(vs)
+    let weight_sum: u64 = vs.real_servers.iter().map(|r| u64::from(r.weight)).sum();
+    if u64::from(vs.quorum) > weight_sum {
+        cx.diags.warn(
+            &loc,
+            format!(
+                "quorum {} exceeds the total weight of the real servers ({weight_sum}); quorum {weight_sum} is used, as keepalived does",
+                vs.quorum
+            ),
+        );
+        vs.quorum = weight_sum as u32;
+    }
+    if vs.quorum > 0 && vs.hysteresis >= vs.quorum {
+        cx.diags.warn(
+            &loc,
+            format!(
+                "hysteresis {} must be below quorum {}; {} is used",
+                vs.hysteresis,
+                vs.quorum,
+                vs.quorum - 1
+            ),
+        );
+        vs.hysteresis = vs.quorum - 1;
+    } else if vs.quorum == 0 {
+        vs.hysteresis = 0;
+    }
 }
 
 fn vs_target(node: &Node, cx: &mut Ctx<'_>) -> Option<VsTarget> {
@@ -241,7 +322,7 @@ pub fn timing(n: &Node, t: &mut Timing, cx: &mut Ctx<'_>) -> bool {
     true
 }
 
-fn vs_keyword(n: &Node, vs: &mut VirtualServer, cx: &mut Ctx<'_>) {
+fn vs_keyword(n: &Node, vs: &mut VirtualServer, extra: &mut VsExtra, cx: &mut Ctx<'_>) {
     match n.keyword() {
         "lb_algo" | "lvs_sched" => {
             if let Some(s) = cx.arg(n, 0) {
@@ -288,9 +369,9 @@ fn vs_keyword(n: &Node, vs: &mut VirtualServer, cx: &mut Ctx<'_>) {
         }
         "persistence_engine" => vs.persistence_engine = cx.arg(n, 0).map(str::to_string),
         "protocol" => match cx.arg(n, 0).map(str::to_ascii_uppercase).as_deref() {
-            Some("TCP") => vs.protocol = Protocol::Tcp,
-            Some("UDP") => vs.protocol = Protocol::Udp,
-            Some("SCTP") => vs.protocol = Protocol::Sctp,
+            Some("TCP") => extra.protocol = Some(Protocol::Tcp),
+            Some("UDP") => extra.protocol = Some(Protocol::Udp),
+            Some("SCTP") => extra.protocol = Some(Protocol::Sctp),
             Some(o) => cx.diags.error(
                 &n.loc,
                 format!("protocol must be TCP, UDP or SCTP, not '{o}'"),
@@ -334,8 +415,9 @@ fn vs_keyword(n: &Node, vs: &mut VirtualServer, cx: &mut Ctx<'_>) {
             }
         }
         "real_server" => {
-            if let Some(rs) = real_server(n, cx) {
+            if let Some((rs, weight)) = real_server(n, cx) {
                 vs.real_servers.push(rs);
+                extra.rs_weight.push(weight);
             }
         }
         "nat_mask" => cx.diags.warn(
@@ -346,7 +428,12 @@ fn vs_keyword(n: &Node, vs: &mut VirtualServer, cx: &mut Ctx<'_>) {
             vs.ha_suspend = true;
             cx.unsupported(n, VS);
         }
-        "hashed" | "smtp_alert" | "snmp_name" | "weight" => cx.unsupported(n, VS),
+        "weight" => {
+            extra.default_weight = cx
+                .uint(n, 0, 1, 65535)
+                .map_or(extra.default_weight, |v| v as u32)
+        }
+        "hashed" | "smtp_alert" | "snmp_name" => cx.unsupported(n, VS),
         _ => cx.unknown(n, VS),
     }
 }
@@ -428,7 +515,8 @@ fn sorry(n: &Node, cx: &mut Ctx<'_>) -> Option<SorryServer> {
     })
 }
 
-fn real_server(node: &Node, cx: &mut Ctx<'_>) -> Option<RealServer> {
+/// A real server and its own `weight`, if it gives one.
+fn real_server(node: &Node, cx: &mut Ctx<'_>) -> Option<(RealServer, Option<u32>)> {
     let (addr, port) = addr_port(node, cx)?;
     let mut rs = RealServer {
         addr,
@@ -446,6 +534,7 @@ fn real_server(node: &Node, cx: &mut Ctx<'_>) -> Option<RealServer> {
         checkers: Vec::new(),
         loc: node.loc.clone(),
     };
+    let mut weight = None;
     // `real_server IP PORT` without a block is a server without checks.
     for n in node.children() {
         if timing(n, &mut rs.timing, cx) {
@@ -456,7 +545,7 @@ fn real_server(node: &Node, cx: &mut Ctx<'_>) -> Option<RealServer> {
             continue;
         }
         match n.keyword() {
-            "weight" => rs.weight = cx.uint(n, 0, 0, 65535).map_or(rs.weight, |v| v as u32),
+            "weight" => weight = cx.uint(n, 0, 0, 65535).map(|v| v as u32).or(weight),
             "lvs_method" | "lb_kind" => rs.method = forwarding(n, cx).or(rs.method),
             "uthreshold" => rs.u_threshold = cx.uint(n, 0, 0, i32::MAX as u64).unwrap_or(0) as u32,
             "lthreshold" => rs.l_threshold = cx.uint(n, 0, 0, i32::MAX as u64).unwrap_or(0) as u32,
@@ -476,5 +565,5 @@ fn real_server(node: &Node, cx: &mut Ctx<'_>) -> Option<RealServer> {
             _ => cx.unknown(n, RS),
         }
     }
-    Some(rs)
+    Some((rs, weight))
 }

@@ -57,6 +57,7 @@ pub fn load_with(
         for n in &nodes {
             top_level(n, &mut cfg, &mut cx);
         }
+        settle_groups(&mut cfg, &mut cx);
         validate(&cfg, &mut cx);
     }
     if diags.has_errors() {
@@ -114,6 +115,31 @@ fn top_level(n: &Node, cfg: &mut KeepalivedConfig, cx: &mut Ctx<'_>) {
         "virtual_server" => cfg.virtual_servers.extend(lvs::virtual_server(n, cx)),
         k if TOP_NOT_IMPLEMENTED.contains(&k) => cx.unsupported(n, "the configuration"),
         _ => cx.unknown(n, "the configuration"),
+    }
+}
+
+/// Group-dependent defaults: a group address without a port needs persistence, which
+/// keepalived then turns on (360 s).
+fn settle_groups(cfg: &mut KeepalivedConfig, cx: &mut Ctx<'_>) {
+    let groups = &cfg.virtual_server_groups;
+    for vs in &mut cfg.virtual_servers {
+        let VsTarget::Group(name) = &vs.target else {
+            continue;
+        };
+        let Some(g) = groups.iter().find(|g| &g.name == name) else {
+            continue;
+        };
+        let portless = g
+            .entries
+            .iter()
+            .any(|e| matches!(e, VsgEntry::Range { port: 0, .. }));
+        if portless && vs.persistence_timeout.is_none() {
+            cx.diags.warn(
+                &vs.loc,
+                format!("virtual_server_group {name} has an address without a port, so the service must be persistent; persistence_timeout 360 is used, as keepalived does"),
+            );
+            vs.persistence_timeout = Some(360);
+        }
     }
 }
 

@@ -213,19 +213,22 @@ pub fn sync_group(node: &Node, cx: &mut Ctx<'_>) -> Option<VrrpSyncGroup> {
             "smtp_alert" | "track_file" | "track_process" | "track_bfd" => {
                 cx.unsupported(n, "vrrp_sync_group")
             }
-            // Old configurations list the instances directly in the block.
-            k if n.block.is_none()
-                && n.args().is_empty()
-                && k.starts_with(|c: char| c.is_ascii_alphanumeric()) =>
-            {
-                cx.diags.warn(
-                    &n.loc,
-                    format!("'{k}' in vrrp_sync_group taken as a member instance; write it inside 'group {{ }}'"),
-                );
-                g.members.push(k.to_string());
-            }
+            // Old samples list instances directly in the block; keepalived ignores
+            // them (unknown keyword), so they are not members here either.
+            k if n.block.is_none() && n.args().is_empty() => cx.diags.warn(
+                &n.loc,
+                format!(
+                    "unknown keyword '{k}' in vrrp_sync_group; ignored (instance names belong inside 'group {{ }}')"
+                ),
+            ),
             _ => cx.unknown(n, "vrrp_sync_group"),
         }
+    }
+    if g.members.is_empty() {
+        cx.diags.warn(
+            &node.loc,
+            format!("vrrp_sync_group {} has no member instances", g.name),
+        );
     }
     Some(g)
 }
