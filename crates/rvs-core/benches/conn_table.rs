@@ -40,6 +40,30 @@ fn rss_bytes() -> Option<u64> {
     Some(pages * 4096)
 }
 
+/// CPU time of this thread in ns (`/proc/thread-self/schedstat`): unlike wall time it
+/// leaves out the time other processes hold the CPU, which on a shared machine is
+/// most of it.
+fn thread_cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
+/// Per-operation CPU time of `ops` calls of `f`, printed next to criterion's figures.
+fn cpu_per_op(label: &str, ops: u64, mut f: impl FnMut(u64)) {
+    let (Some(t0), _) = (thread_cpu_ns(), ()) else {
+        return;
+    };
+    for i in 0..ops {
+        f(i);
+    }
+    if let Some(t1) = thread_cpu_ns() {
+        eprintln!(
+            "{label}: {:.0} ns/op CPU time over {ops} ops",
+            (t1 - t0) as f64 / ops as f64
+        );
+    }
+}
+
 fn fill(n: u64) -> (ConnTable, Arc<DestCounters>) {
     let rss0 = rss_bytes().unwrap_or(0);
     let t = ConnTable::new(ConnTableConfig {
@@ -83,6 +107,29 @@ fn fill(n: u64) -> (ConnTable, Arc<DestCounters>) {
 fn bench_size(c: &mut Criterion, n: u64, label: &str) {
     let (t, d) = fill(n);
     let now = Instant::from_secs(1);
+    let ack = PacketEvent::Tcp(TcpFlags::ACK);
+    cpu_per_op(&format!("{label} lookup_hit"), 1_000_000, |i| {
+        let k = InKey {
+            proto: 6,
+            client: client((i * 7_919) % n),
+            virt: VIP,
+        };
+        black_box(t.process_in(&k, ack, now));
+    });
+    cpu_per_op(&format!("{label} lookup_miss"), 1_000_000, |i| {
+        let k = InKey {
+            proto: 6,
+            client: client(n + i),
+            virt: VIP,
+        };
+        black_box(t.lookup_in(&k, now));
+    });
+    cpu_per_op(&format!("{label} insert_remove"), 1_000_000, |i| {
+        let c = t
+            .insert(new_conn(3 * n + i, &d), now)
+            .expect("room for one more");
+        black_box(t.expire_now(c.id));
+    });
     let mut g = c.benchmark_group(format!("conn_table/{label}"));
     let mut i = 0u64;
     g.bench_function("lookup_hit", |b| {

@@ -107,7 +107,9 @@ impl ConnTable {
                 inner: Mutex::new(ShardInner {
                     slab: Vec::with_capacity(per_shard),
                     free: Vec::with_capacity(per_shard),
-                    index: HashTable::with_capacity(per_shard * 4),
+                    // Twice the most keys a full shard holds (two per entry), plus slack: hashbrown
+                    // then always rehashes in place (no allocation) when tombstones pile up.
+                    index: HashTable::with_capacity(per_shard * 4 + 16),
                     len: 0,
                     cursor: 0,
                     inserted: 0,

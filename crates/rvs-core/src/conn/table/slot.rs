@@ -18,33 +18,39 @@ pub(super) const NO_SLOT: u32 = u32::MAX;
 /// Timeout given to an entry whose timer ran out while it controlled connections.
 pub(super) const EXPIRE_LATER_MS: u32 = 60_000;
 
-/// One slot of a shard's slab (128 bytes on 64-bit targets).
+/// One slot of a shard's slab: exactly two cache lines. The first holds what a lookup
+/// compares and a packet updates (in-key, flags, state, timer); the second what
+/// forwarding and accounting read (real server, local endpoint, links).
 #[derive(Debug, Default)]
+#[repr(C, align(64))]
 pub(super) struct Entry {
     pub(super) caddr: [u8; 16],
     pub(super) vaddr: [u8; 16],
-    pub(super) daddr: [u8; 16],
-    pub(super) laddr: [u8; 16],
     pub(super) expires: u64,
-    pub(super) counters: Option<Arc<DestCounters>>,
-    pub(super) control_slot: u32,
-    pub(super) control_gen: u32,
-    pub(super) gen: u32,
-    pub(super) timeout_ms: u32,
-    pub(super) fwmark: u32,
-    pub(super) service: u32,
-    pub(super) dest_id: u32,
-    pub(super) n_control: u32,
     pub(super) flags: u32,
+    pub(super) timeout_ms: u32,
+    pub(super) gen: u32,
     pub(super) cport: u16,
     pub(super) vport: u16,
-    pub(super) dport: u16,
-    pub(super) lport: u16,
     pub(super) proto: u8,
     pub(super) state: u8,
     pub(super) fam: u8,
     pub(super) live: u8,
+    pub(super) n_control: u32,
+    // Second line.
+    pub(super) daddr: [u8; 16],
+    pub(super) laddr: [u8; 16],
+    pub(super) counters: Option<Arc<DestCounters>>,
+    pub(super) control_slot: u32,
+    pub(super) control_gen: u32,
+    pub(super) fwmark: u32,
+    pub(super) service: u32,
+    pub(super) dest_id: u32,
+    pub(super) dport: u16,
+    pub(super) lport: u16,
 }
+
+const _: () = assert!(core::mem::size_of::<Entry>() == 128);
 
 impl Entry {
     pub(super) fn flags(&self) -> ConnFlags {
