@@ -61,7 +61,9 @@ impl Daemon {
         match request {
             Request::GetSnapshot => Ok(Reply::Snapshot(self.snapshot(now))),
             Request::GetConnections => Ok(Reply::Connections(self.figures.connections(now))),
-            Request::Reload => self.reload(now),
+            Request::Reload => self
+                .reload(now)
+                .inspect_err(|e| warn!("reload refused, nothing changed: {}", e.message)),
             change => {
                 let zeroes = zero_requests(&change);
                 let shown = format!("{change:?}");
@@ -116,24 +118,22 @@ impl Daemon {
             ));
         };
         let desired = load_desired_state(path, &self.state).map_err(|lines| {
-            for l in &lines {
+            for l in lines.iter().skip(1) {
                 warn!("{l}");
             }
-            ApiError::new(
-                ErrorKind::Invalid,
-                format!(
-                    "{} was not reloaded: {}",
-                    path.display(),
-                    lines.first().map_or("it does not load", String::as_str)
-                ),
-            )
+            let first = lines.first().map_or("it does not load", String::as_str);
+            let more = match lines.len() {
+                0 | 1 => String::new(),
+                n => format!(" (and {} more)", n - 1),
+            };
+            ApiError::new(ErrorKind::Invalid, format!("{first}{more}"))
         })?;
         let changes = self.state.diff(&desired);
         let count = changes.len();
         // A batch is all or nothing: a refusal leaves the running state untouched.
         self.state
             .dispatch(Request::Batch(changes))
-            .inspect_err(|e| warn!("{} was not reloaded: {}", path.display(), e.message))?;
+            .map_err(|e| ApiError::new(e.kind, format!("{}: {}", path.display(), e.message)))?;
         self.figures.apply(&self.state, now);
         info!(changes = count, "reloaded {}", path.display());
         Ok(Reply::Done)

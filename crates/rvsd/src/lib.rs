@@ -27,6 +27,7 @@ use rvs_api::state::ConfigState;
 use rvs_core::engine::{Engine, EngineConfig, FullNatPool};
 use server::{lock, Clock, SharedDaemon};
 use socket::{Access, ControlSocket};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -41,6 +42,7 @@ pub fn run(args: Args) -> ExitCode {
         .with_writer(std::io::stderr)
         .with_max_level(args.log_level)
         .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     if args.config_test {
         return config_test(&args);
@@ -106,7 +108,7 @@ async fn daemon_main(args: Args) -> Result<(), String> {
     if let Some(path) = &args.config_file {
         daemon
             .reload(clock.now())
-            .map_err(|e| format!("cannot load {}: {}", path.display(), e.message))?;
+            .map_err(|e| format!("cannot start from {}: {}", path.display(), e.message))?;
     }
     if !args.ifaces.is_empty() {
         dataplane::start_data_plane(
@@ -115,6 +117,7 @@ async fn daemon_main(args: Args) -> Result<(), String> {
                 ifaces: args.ifaces.clone(),
                 workers: usize::from(args.workers),
                 fullnat_pool: args.fullnat_pool.clone(),
+                clock_origin: clock.origin(),
             },
         )?;
     } else {
@@ -139,7 +142,7 @@ async fn daemon_main(args: Args) -> Result<(), String> {
                     _ = hangup.recv() => {
                         info!("SIGHUP: reloading");
                         if let Err(e) = lock(&daemon).reload(clock.now()) {
-                            warn!("reload refused: {}", e.message);
+                            warn!("reload refused, nothing changed: {}", e.message);
                         }
                     }
                 }

@@ -37,6 +37,11 @@ impl Clock {
         }
     }
 
+    /// The moment the clock reads zero (the data plane's workers must count from it).
+    pub fn origin(&self) -> std::time::Instant {
+        self.origin
+    }
+
     pub fn now(&self) -> Instant {
         let ms = self.origin.elapsed().as_millis();
         Instant::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
