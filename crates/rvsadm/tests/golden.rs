@@ -288,7 +288,7 @@ fn reference_edge_capture() {
 fn traffic_captures_of_linux_6_1() {
     let dir = golden_dir().join("traffic-6.1");
     let names = TableResolver::lab();
-    let mut lab = Lab::new(figures_from(&dir, "Ln-pc.txt", "Ln-pc.txt"));
+    let mut lab = Lab::new(figures_from(&dir, "Ln-pc.txt", Some("Ln-pc.txt")));
     setup(
         &mut lab,
         &NoResolver,
@@ -306,5 +306,30 @@ fn traffic_captures_of_linux_6_1() {
     for file in ["Lcn.txt", "Lcn-pe.txt", "Lc-names.txt"] {
         lab.inner.connections = connections_from_listing(&dir, file);
         check(&mut lab, &names, &dir, file);
+    }
+}
+
+/// lab/scenarios/ipvsadm-bigcount.sh: 150 MB through one service, so that --stats
+/// shows the K suffix next to --exact.
+#[test]
+fn big_counter_captures_of_linux_6_1() {
+    let dir = golden_dir().join("bigcount-6.1");
+    let mut lab = Lab::new(figures_from(&dir, "Ln.txt", None));
+    setup(
+        &mut lab,
+        &NoResolver,
+        &[
+            "ipvsadm -A -u 10.0.0.100:9999 -s rr",
+            "ipvsadm -a -u 10.0.0.100:9999 -r 10.0.2.11:9999 -m",
+        ],
+    );
+    for file in [
+        "Ln-stats.txt",
+        "Ln-exact.txt",
+        "Ln-rate.txt",
+        "Ln-rate-exact.txt",
+        "Ln.txt",
+    ] {
+        check(&mut lab, &NoResolver, &dir, file);
     }
 }

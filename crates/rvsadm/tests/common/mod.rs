@@ -124,13 +124,13 @@ fn last5(w: &[String]) -> [u64; 5] {
 
 /// Reads the figures of a capture set (`Ln-exact`, `Ln-rate`, `Ln`, `Ln-persistent`).
 pub fn figures(dir: &Path) -> FigureMap {
-    figures_from(dir, "Ln.txt", "Ln-persistent.txt")
+    figures_from(dir, "Ln.txt", Some("Ln-persistent.txt"))
 }
 
 /// As [`figures`], with the connection counts from `conns` (`-Ln` or
 /// `--persistent-conn`: both have them in the same columns) and the persistent
 /// counts from `persistent`.
-pub fn figures_from(dir: &Path, conns: &str, persistent: &str) -> FigureMap {
+pub fn figures_from(dir: &Path, conns: &str, persistent: Option<&str>) -> FigureMap {
     let mut map = FigureMap::new();
     for (svc, dest, w) in rows(&dir.join("Ln-exact.txt")) {
         let [conns, in_pkts, out_pkts, in_bytes, out_bytes] = last5(&w);
@@ -159,7 +159,7 @@ pub fn figures_from(dir: &Path, conns: &str, persistent: &str) -> FigureMap {
             f.inactive = w[3].parse().unwrap();
         }
     }
-    for (svc, dest, w) in rows(&dir.join(persistent)) {
+    for (svc, dest, w) in persistent.map(|p| rows(&dir.join(p))).unwrap_or_default() {
         if dest.is_some() {
             map.entry((svc, dest)).or_default().persistent = w[1].parse().unwrap();
         }
