@@ -289,16 +289,41 @@ fn flush(
     match backend.call(request) {
         Ok(_) => Ok(()),
         Err(CallError::Refused(e)) => {
-            let cmd = pending[refused_index(&e.message)
+            let index = refused_index(&e.message)
+                .or_else(|| replay_for_refusal(backend, &pending))
                 .filter(|i| *i < pending.len())
-                .unwrap_or(0)]
-            .0;
-            Err(out.fail(255, errors::message(cmd, e.kind)))
+                .unwrap_or(0);
+            Err(out.fail(255, errors::message(pending[index].0, e.kind)))
         }
         Err(CallError::Unreachable(why)) => Err(match unreachable(out, &why) {
             Step::Next(c) | Step::Stop(c) => c,
         }),
     }
+}
+
+/// Which request of a refused batch failed, found by applying the batch to a copy
+/// of the daemon's configuration (rebuilt from its listing) one request at a time.
+fn replay_for_refusal(backend: &mut dyn Backend, pending: &[(Cmd, Request)]) -> Option<usize> {
+    let Ok(Reply::Snapshot(snap)) = backend.call(Request::GetSnapshot) else {
+        return None;
+    };
+    let mut copy = ConfigState::new();
+    for svc in &snap.services {
+        copy.dispatch(Request::AddService(svc.config.clone()))
+            .ok()?;
+        // The listing has the most recently added real server first.
+        for d in svc.dests.iter().rev() {
+            copy.dispatch(Request::AddDest(svc.config.key, d.config))
+                .ok()?;
+        }
+    }
+    copy.dispatch(Request::SetTimeouts(snap.timeouts)).ok()?;
+    for d in &snap.daemons {
+        copy.dispatch(Request::StartDaemon(d.clone())).ok()?;
+    }
+    pending
+        .iter()
+        .position(|(_, request)| copy.dispatch(request.clone()).is_err())
 }
 
 /// The 0-based index of the refused request, from rvs-api's batch message
@@ -307,4 +332,59 @@ fn refused_index(message: &str) -> Option<usize> {
     let rest = message.strip_prefix("request ")?;
     let n: usize = rest.split(' ').next()?.parse().ok()?;
     rest.contains(" of the batch").then(|| n.checked_sub(1))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resolve::NoResolver;
+
+    /// A daemon whose refusals carry no position: the refused line is found by
+    /// replaying the batch on a copy of its configuration.
+    struct Terse(LocalBackend);
+
+    impl Backend for Terse {
+        fn call(&mut self, request: Request) -> Result<Reply, CallError> {
+            self.0.call(request).map_err(|e| match e {
+                CallError::Refused(api) => CallError::Refused(ApiError::new(api.kind, "refused")),
+                other => other,
+            })
+        }
+    }
+
+    fn run_line(backend: &mut dyn Backend, line: &str, stdin: &str) -> Output {
+        let args: Vec<String> = line.split_whitespace().map(String::from).collect();
+        run(&args, &mut stdin.as_bytes(), backend, &NoResolver)
+    }
+
+    #[test]
+    fn refused_line_of_a_batch_without_its_position() {
+        let mut d = Terse(LocalBackend::default());
+        assert_eq!(run_line(&mut d, "ipvsadm -A -t 10.0.0.1:80", "").code, 0);
+        let input =
+            "-A -t 10.0.0.2:80\n-a -t 10.0.0.2:80 -r 10.0.2.1\n-a -t 10.0.0.2:80 -r 10.0.2.1\n";
+        let out = run_line(&mut d, "ipvsadm -R", input);
+        assert_eq!(
+            (out.code, out.stderr.as_str()),
+            (255, "Destination already exists\n")
+        );
+        let input = "-A -t 10.0.0.3:80\n-A -t 10.0.0.1:80\n";
+        let out = run_line(&mut d, "ipvsadm -R", input);
+        assert_eq!(
+            (out.code, out.stderr.as_str()),
+            (255, "Service already exists\n")
+        );
+        let out = run_line(&mut d, "ipvsadm -S -n", "");
+        assert_eq!(out.stdout, "-A -t 10.0.0.1:80 -s wlc\n");
+    }
+
+    #[test]
+    fn batch_position_from_the_message() {
+        assert_eq!(
+            refused_index("request 3 of the batch: no such service"),
+            Some(2)
+        );
+        assert_eq!(refused_index("request 0 of the batch: x"), None);
+        assert_eq!(refused_index("no such service"), None);
+    }
 }
