@@ -36,6 +36,22 @@ pub enum DestEvent {
     },
 }
 
+impl DestEvent {
+    /// The control request that applies this edit (what rvsadm -a/-d/-e would send).
+    pub fn to_request(&self) -> rvs_api::request::Request {
+        use rvs_api::request::Request;
+        match *self {
+            DestEvent::DestUp { service, dest } => Request::AddDest(service, dest),
+            DestEvent::DestDown {
+                service,
+                addr,
+                port,
+            } => Request::DelDest(service, addr, port),
+            DestEvent::DestWeight { service, dest } => Request::EditDest(service, dest),
+        }
+    }
+}
+
 /// A running engine. Dropping it stops every checker.
 pub struct HealthMonitor {
     /// The edits, in the order they must be applied.
@@ -376,5 +392,13 @@ mod tests {
             ]
         );
         assert!(diff(key, &[d(1, 1)], &[d(1, 1)]).is_empty());
+        assert_eq!(
+            ev[0].to_request(),
+            rvs_api::request::Request::DelDest(key, IpAddr::from([10, 0, 0, 1]), 80)
+        );
+        assert_eq!(
+            ev[2].to_request(),
+            rvs_api::request::Request::AddDest(key, d(3, 1))
+        );
     }
 }

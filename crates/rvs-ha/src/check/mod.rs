@@ -6,6 +6,20 @@
 //! one task per checker, folds results per real server and per virtual server
 //! (quorum, hysteresis, sorry server, inhibit_on_failure, notify scripts) and emits
 //! [`engine::DestEvent`]s plus the whole desired state on a watch channel.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Vec<rvs_ha::config::Diagnostic>> {
+//! use std::sync::Arc;
+//! let (cfg, _warnings) = rvs_ha::config::load("/etc/keepalived/keepalived.conf".as_ref())?;
+//! let initial = cfg.virtual_services(); // apply this first
+//! let mut monitor = rvs_ha::check::HealthMonitor::start(Arc::new(cfg));
+//! while let Some(edit) = monitor.events.recv().await {
+//!     let _request = edit.to_request(); // AddDest / DelDest / EditDest
+//! }
+//! # drop(initial);
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod build;
 pub mod dns;
