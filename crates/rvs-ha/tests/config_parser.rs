@@ -190,7 +190,10 @@ fn defaults_are_keepalived_ones() {
     let (cfg, w) = config::load(&p).unwrap();
     // The TUN real server's own port is named, then replaced by the virtual port.
     assert_eq!(w.len(), 1, "{w:?}");
-    assert!(w[0].loc.line == 11 && w[0].message.contains("8443"), "{w:?}");
+    assert!(
+        w[0].loc.line == 11 && w[0].message.contains("8443"),
+        "{w:?}"
+    );
     let svc = cfg.virtual_services();
     // NAT and wlc by default; NAT keeps the real port.
     assert_eq!(svc[0].config.scheduler, SchedulerKind::Wlc);
