@@ -117,10 +117,11 @@ fn capped(expected: &str) -> String {
         .replace("-w 65536\n", "-w 65535\n")
 }
 
-/// The daemon listings that show what the kernel derived from the interface MTU
-/// (an explicit maxlen is raised to 1024 for a backup, the default follows the MTU):
-/// rvsd reports its own effective values; an in-process state repeats what it was given.
-const MTU_DEPENDENT: &[usize] = &[];
+/// Which `-L --daemon` listings of a capture (1-based) show what the kernel derived
+/// from the interface MTU (an explicit maxlen is raised to 1024 for a backup, the
+/// default follows the MTU): rvsd reports its own effective values, an in-process
+/// state repeats what it was given. The first edge scenario has none.
+const NO_MTU_DEPENDENT_LISTING: &[usize] = &[];
 
 fn replay(
     dir: &str,
@@ -222,7 +223,13 @@ fn edge_error_table(dir: &str) {
     let start = capture(&golden_dir().join(dir).join("S-after-R3.txt"));
     let out = sh_in(&mut director, &names, "ipvsadm -R", &start.body);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let compared = replay(dir, "errors.txt", &mut director, &names, MTU_DEPENDENT);
+    let compared = replay(
+        dir,
+        "errors.txt",
+        &mut director,
+        &names,
+        NO_MTU_DEPENDENT_LISTING,
+    );
     assert!(compared > 150, "only {compared} commands compared");
     assert_eq!(sh(&mut director, &names, "ipvsadm -S -n").stdout, "");
 }

@@ -361,3 +361,39 @@ proptest! {
         prop_assert_eq!(again.state.services().len(), director.state.services().len());
     }
 }
+
+/// The lab's -R captures (ipvsadm 1.31 applies line by line): rvsadm prints the same
+/// message for the same line; it applies nothing where ipvsadm applied the lines
+/// before the failing one (docs/ipvsadm-users.md, "-R is all or nothing").
+#[test]
+fn restore_messages_match_the_lab() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/edge-6.1");
+    // Line 3 is refused by the kernel; ipvsadm goes on and exits with line 4's 0.
+    let mixed = common::capture(&dir.join("R-mixed.txt"));
+    let mut director = LocalBackend::default();
+    let out = restore(
+        &mut director,
+        "ipvsadm -A -t 10.9.9.9:80\n-a -t 10.9.9.9:80 -r 10.9.9.10 -m\n-A -t 10.9.9.9:80\n-A -t 10.9.9.8:80\n",
+    );
+    assert_eq!(out.stderr, mixed.body);
+    assert_eq!((mixed.rc, out.code), (Some(0), 255));
+    assert_eq!(save(&mut director), "");
+    // A usage error on line 2: same message, same status.
+    let usage = common::capture(&dir.join("R-usage.txt"));
+    let out = restore(
+        &mut director,
+        "-A -t 10.9.9.7:80\n-A -t 10.9.9.7\n-A -t 10.9.9.6:80\n",
+    );
+    assert_eq!(
+        (out.stderr.as_str(), Some(out.code)),
+        (usage.body.as_str(), usage.rc)
+    );
+    // Comment lines: ipvsadm 1.31 stops at the first one; rvsadm skips them.
+    let comments = common::capture(&dir.join("R-comments.txt"));
+    assert_eq!(comments.rc, Some(255));
+    let out = restore(
+        &mut director,
+        "-A -t 10.7.7.7:80 -s rr\n# a comment\n-a -t 10.7.7.7:80 -r 10.7.7.8 -m\n  \n\n-A -t 10.7.7.7:81 # trailing\n",
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+}
