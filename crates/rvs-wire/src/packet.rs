@@ -413,6 +413,32 @@ fn parse_quoted(seg: &[u8], quote_at: usize) -> Result<Quoted> {
     })
 }
 
+/// Finish the transport checksum of a parsed packet that the sender left partial (Linux
+/// `CHECKSUM_PARTIAL`, AF_PACKET's `TP_STATUS_CSUMNOTREADY`) when the offsets are not
+/// given: TCP and UDP hold the pseudo-header sum in their checksum field and get the full
+/// sum; SCTP gets its CRC32c. Other protocols (and fragments) are
+/// [`Error::Unsupported`]. With a virtio-net header's `csum_start`/`csum_offset`, use
+/// [`checksum::finish_partial`] instead.
+pub fn finish_partial_checksum(buf: &mut [u8], ip: &IpInfo) -> Result<()> {
+    if ip.fragment != Fragment::None {
+        return Err(Error::Unsupported);
+    }
+    if ip.l4 > ip.end || ip.end > buf.len() {
+        return Err(Error::Malformed);
+    }
+    let seg = &mut buf[ip.l4..ip.end];
+    match ip.protocol {
+        IpProtocol::TCP => checksum::finish_partial(seg, 0, tcp::field::CHECKSUM.start),
+        IpProtocol::UDP => checksum::finish_partial(seg, 0, udp::field::CHECKSUM.start),
+        IpProtocol::SCTP => {
+            let mut p = sctp::Packet::new_checked(seg)?;
+            p.fill_checksum();
+            Ok(())
+        }
+        _ => Err(Error::Unsupported),
+    }
+}
+
 /// Verify the IPv4 header checksum and the transport checksum (TCP, UDP, SCTP, ICMP,
 /// ICMPv6) of a parsed packet in `buf`. Fragments and opaque protocols only get the IPv4
 /// header check. A UDPv4 checksum of 0 ("none") passes.

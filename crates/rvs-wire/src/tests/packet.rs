@@ -262,3 +262,39 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn partial_checksums_are_finished() {
+    for (c, v) in [
+        (a("10.0.0.1"), a("10.0.0.100")),
+        (a("2001:db8::1"), a("2001:db8::100")),
+    ] {
+        for proto in [IpProtocol::TCP, IpProtocol::UDP] {
+            let (seg, at) = if proto == IpProtocol::TCP {
+                (tcp_segment(c, v, 1, 2, b"abc"), 16)
+            } else {
+                (udp_datagram(c, v, 1, 2, b"abc", false), 6)
+            };
+            let full = ip_packet(c, v, proto, &seg);
+            // What a sender with checksum offload hands over: the pseudo-header sum.
+            let mut partial = full.clone();
+            let info = parse_ip(&partial, 0).unwrap();
+            let ps = crate::checksum::fold(pseudo(c, v, proto, seg.len()));
+            partial[info.l4 + at..info.l4 + at + 2].copy_from_slice(&ps.to_be_bytes());
+            assert!(!verify_checksums(&partial, &info));
+            finish_partial_checksum(&mut partial, &info).unwrap();
+            assert_eq!(partial, full);
+        }
+    }
+    let (c, v) = (a("10.0.0.1"), a("10.0.0.100"));
+    let mut msg = [0u8; 8];
+    icmpv4::Repr::echo_request(1, 1)
+        .emit(&mut msg, &[])
+        .unwrap();
+    let mut p = ip_packet(c, v, IpProtocol::ICMP, &msg);
+    let info = parse_ip(&p, 0).unwrap();
+    assert_eq!(
+        finish_partial_checksum(&mut p, &info),
+        Err(Error::Unsupported)
+    );
+}
