@@ -4,7 +4,8 @@
 
 use rvs_api::request::Request;
 use rvs_api::state::ConfigState;
-use rvs_core::model::VirtualService;
+use rvs_core::model::{ServiceKey, VirtualService};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use tracing::warn;
 
@@ -16,11 +17,28 @@ pub enum ConfigSource {
     File(PathBuf),
 }
 
-/// Reads `path` into a desired state. Sync daemons are not part of the file's state
-/// here (keepalived starts them from VRRP transitions): the running ones are kept, as
-/// are the timeouts `lvs_timeouts` does not name. `Err` lists every diagnostic as
-/// `file:line: severity: message`.
-pub fn load_desired_state(path: &Path, current: &ConfigState) -> Result<ConfigState, Vec<String>> {
+/// The desired state after reading the file, and the services the file owns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileState {
+    pub state: ConfigState,
+    /// The services the file defines: the next reload may change or remove these,
+    /// and only these.
+    pub owned: BTreeSet<ServiceKey>,
+}
+
+/// Reads `path` into the desired state that should follow `current`.
+///
+/// Like keepalived, the file manages only its own services: those it defines replace
+/// whatever ran under their keys, those it defined last time (`owned`) and no longer
+/// does are removed, and services added by other means (rvsadm) stay as they are.
+/// Sync daemons are not part of the file's state here (keepalived starts them from
+/// VRRP transitions): the running ones are kept, as are the timeouts `lvs_timeouts`
+/// does not name. `Err` lists every diagnostic as `file:line: severity: message`.
+pub fn load_desired_state(
+    path: &Path,
+    current: &ConfigState,
+    owned: &BTreeSet<ServiceKey>,
+) -> Result<FileState, Vec<String>> {
     let (cfg, warnings) = rvs_ha::config::load(path)
         .map_err(|all| all.iter().map(ToString::to_string).collect::<Vec<_>>())?;
     for w in &warnings {
@@ -33,18 +51,32 @@ pub fn load_desired_state(path: &Path, current: &ConfigState) -> Result<ConfigSt
             path.display()
         );
     }
+    let from_file = cfg.virtual_services();
+    let defined: BTreeSet<ServiceKey> = from_file.iter().map(|vs| vs.config.key).collect();
+
     let mut requests = vec![Request::SetTimeouts(cfg.timeouts(current.timeouts()))];
+    for vs in current.services() {
+        let key = vs.config.key;
+        if !owned.contains(&key) && !defined.contains(&key) {
+            push_service(vs, &mut requests);
+        }
+    }
+    for vs in &from_file {
+        push_service(vs, &mut requests);
+    }
+    // Daemons last: the kernel refuses mixed-family real servers while one runs, so
+    // a file adding some is refused here, before anything changes.
     for d in current.daemons() {
         requests.push(Request::StartDaemon(d.clone()));
-    }
-    for vs in cfg.virtual_services() {
-        push_service(&vs, &mut requests);
     }
     let mut state = ConfigState::new();
     state
         .dispatch(Request::Batch(requests))
         .map_err(|e| vec![format!("{}: {}", path.display(), e.message)])?;
-    Ok(state)
+    Ok(FileState {
+        state,
+        owned: defined,
+    })
 }
 
 fn push_service(vs: &VirtualService, out: &mut Vec<Request>) {

@@ -10,6 +10,7 @@ use rvs_core::engine::Engine;
 use rvs_core::model::ServiceKey;
 use rvs_core::status::Snapshot;
 use rvs_core::time::Instant;
+use std::collections::BTreeSet;
 use tracing::{info, warn};
 
 /// Tells whether a network interface exists.
@@ -28,6 +29,8 @@ pub struct Daemon {
     state: ConfigState,
     figures: Box<dyn Figures>,
     source: ConfigSource,
+    /// The services the configuration file defined at its last load.
+    file_owned: BTreeSet<ServiceKey>,
     interface_exists: InterfaceProbe,
 }
 
@@ -38,6 +41,7 @@ impl Daemon {
             state: ConfigState::new(),
             figures,
             source,
+            file_owned: BTreeSet::new(),
             interface_exists,
         }
     }
@@ -109,7 +113,8 @@ impl Daemon {
 
     /// Re-reads the configuration file and applies only the difference, all or
     /// nothing: a file that does not load, or whose state the running director cannot
-    /// take, changes nothing.
+    /// take, changes nothing. Services the file does not define (added with rvsadm)
+    /// are left alone (see [`load_desired_state`]).
     pub fn reload(&mut self, now: Instant) -> Response {
         let ConfigSource::File(path) = &self.source else {
             return Err(ApiError::new(
@@ -117,7 +122,7 @@ impl Daemon {
                 "no configuration file (start rvsd with -f FILE to reload one)",
             ));
         };
-        let desired = load_desired_state(path, &self.state).map_err(|lines| {
+        let loaded = load_desired_state(path, &self.state, &self.file_owned).map_err(|lines| {
             for l in lines.iter().skip(1) {
                 warn!("{l}");
             }
@@ -128,12 +133,13 @@ impl Daemon {
             };
             ApiError::new(ErrorKind::Invalid, format!("{first}{more}"))
         })?;
-        let changes = self.state.diff(&desired);
+        let changes = self.state.diff(&loaded.state);
         let count = changes.len();
         // A batch is all or nothing: a refusal leaves the running state untouched.
         self.state
             .dispatch(Request::Batch(changes))
             .map_err(|e| ApiError::new(e.kind, format!("{}: {}", path.display(), e.message)))?;
+        self.file_owned = loaded.owned;
         self.figures.apply(&self.state, now);
         info!(changes = count, "reloaded {}", path.display());
         Ok(Reply::Done)

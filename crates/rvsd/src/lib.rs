@@ -71,12 +71,12 @@ fn config_test(args: &Args) -> ExitCode {
         error!("--config-test needs -f FILE");
         return ExitCode::FAILURE;
     };
-    match load_desired_state(path, &ConfigState::new()) {
-        Ok(state) => {
+    match load_desired_state(path, &ConfigState::new(), &Default::default()) {
+        Ok(loaded) => {
             info!(
                 "{}: configuration OK ({} services)",
                 path.display(),
-                state.services().len()
+                loaded.state.services().len()
             );
             ExitCode::SUCCESS
         }

@@ -216,16 +216,28 @@ fn reload_applies_the_configuration_file_difference() {
     let mut client = Client::connect(&path).unwrap();
     assert_eq!(client.call(Request::Reload).unwrap(), Reply::Done);
     assert_eq!(services_of(&server), [("rr".to_string(), 1)]);
+    // A service added with rvsadm is not the file's: reloads leave it alone.
+    client.call(Request::AddService(service())).unwrap();
     std::fs::write(&conf, KEEPALIVED_TWO).unwrap();
     assert_eq!(client.call(Request::Reload).unwrap(), Reply::Done);
-    assert_eq!(services_of(&server), [("wlc".to_string(), 2)]);
+    assert_eq!(
+        services_of(&server),
+        [("wrr".to_string(), 0), ("wlc".to_string(), 2)]
+    );
     // A file that does not load changes nothing.
     std::fs::write(&conf, "virtual_server 10.0.0.13 80 {\n lb_algo nosuch\n").unwrap();
     match client.call(Request::Reload) {
         Err(ClientError::Api(e)) => assert_eq!(e.kind, ErrorKind::Invalid),
         other => panic!("a broken file was reloaded: {other:?}"),
     }
-    assert_eq!(services_of(&server), [("wlc".to_string(), 2)]);
+    assert_eq!(
+        services_of(&server),
+        [("wrr".to_string(), 0), ("wlc".to_string(), 2)]
+    );
+    // A service the file no longer defines goes; the rvsadm one stays.
+    std::fs::write(&conf, "").unwrap();
+    assert_eq!(client.call(Request::Reload).unwrap(), Reply::Done);
+    assert_eq!(services_of(&server), [("wrr".to_string(), 0)]);
     server.stop().unwrap();
 }
 
