@@ -311,6 +311,18 @@ mod tests {
 
     proptest! {
         #[test]
+        fn emit_parse_round_trip(sp in any::<u16>(), dp in any::<u16>(), tag in any::<u32>(), chunk in proptest::collection::vec(any::<u8>(), 0..20)) {
+            let r = Repr { src_port: sp, dst_port: dp, verification_tag: tag };
+            let mut b = vec![0u8; HEADER_LEN + chunk.len()];
+            prop_assert_eq!(r.emit(&mut b), Ok(HEADER_LEN));
+            b[HEADER_LEN..].copy_from_slice(&chunk);
+            let mut p = Packet::new_checked(&mut b[..]).unwrap();
+            p.fill_checksum();
+            prop_assert!(p.verify_checksum());
+            prop_assert_eq!(Repr::parse(&p), r);
+        }
+
+        #[test]
         fn any_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..80)) {
             if let Ok(p) = Packet::new_checked(&data[..]) {
                 let _ = (Repr::parse(&p), p.first_chunk(), p.initiate_tag(), p.verify_checksum());
