@@ -7,8 +7,8 @@ use rvs_core::verdict::DropReason;
 /// Why the data plane itself (not the engine) dropped a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum IoDrop {
-    /// The frame was larger than the worker buffer or arrived truncated from the ring
-    /// (a GRO/TSO super-frame from a peer that offloads segmentation).
+    /// The frame was larger than the worker buffer or arrived truncated from the
+    /// ring, or was a GSO super-frame that could not be cut.
     Oversize,
     /// No route to the next hop, or a DR next hop that is not on-link.
     NoRoute,
@@ -90,6 +90,8 @@ pub struct Counters {
     pub csum_finished: u64,
     /// Frames that waited for a neighbour to resolve and were then sent.
     pub resolved_later: u64,
+    /// GSO super-frames cut into segments before the engine saw them.
+    pub gso_split: u64,
     pub engine_drops: [u64; ENGINE_DROPS.len()],
     pub io_drops: [u64; IoDrop::ALL.len()],
 }
@@ -115,6 +117,7 @@ impl Counters {
         self.pass += o.pass;
         self.csum_finished += o.csum_finished;
         self.resolved_later += o.resolved_later;
+        self.gso_split += o.gso_split;
         for (a, b) in self.engine_drops.iter_mut().zip(o.engine_drops.iter()) {
             *a += b;
         }
@@ -144,6 +147,7 @@ pub struct WorkerCounters {
     pass: AtomicU64,
     csum_finished: AtomicU64,
     resolved_later: AtomicU64,
+    gso_split: AtomicU64,
     engine_drops: [AtomicU64; ENGINE_DROPS.len()],
     io_drops: [AtomicU64; IoDrop::ALL.len()],
 }
@@ -180,6 +184,10 @@ impl WorkerCounters {
         bump(&self.resolved_later, 1);
     }
 
+    pub(crate) fn gso_split(&self) {
+        bump(&self.gso_split, 1);
+    }
+
     pub(crate) fn engine_drop(&self, reason: DropReason) {
         bump(&self.engine_drops[engine_index(reason)], 1);
     }
@@ -198,6 +206,7 @@ impl WorkerCounters {
             pass: load(&self.pass),
             csum_finished: load(&self.csum_finished),
             resolved_later: load(&self.resolved_later),
+            gso_split: load(&self.gso_split),
             engine_drops: core::array::from_fn(|i| load(&self.engine_drops[i])),
             io_drops: core::array::from_fn(|i| load(&self.io_drops[i])),
         }

@@ -18,6 +18,9 @@ pub struct RxMeta {
     pub csum_valid: bool,
     /// The frame carried a VLAN tag that the kernel stripped.
     pub vlan_stripped: bool,
+    /// A GSO super-frame (from a local sender or a veth peer with TSO) that must be
+    /// cut into segments of this size before forwarding.
+    pub gso: Option<crate::gso::Gso>,
 }
 
 /// One frame to send: `len` bytes at `offset` in the caller's buffer, out of
@@ -39,7 +42,8 @@ pub struct TxOutcome {
 
 pub trait PacketIo {
     /// Hand up to `max` received frames to `sink` without blocking; returns how many.
-    fn receive(&mut self, max: usize, sink: &mut dyn FnMut(&[u8], RxMeta)) -> usize;
+    /// `sink` returns false to stop after the frame it was given.
+    fn receive(&mut self, max: usize, sink: &mut dyn FnMut(&[u8], RxMeta) -> bool) -> usize;
 
     /// Send the frames `descs` describe in `buf`.
     fn transmit(&mut self, buf: &[u8], descs: &[TxDesc]) -> TxOutcome;

@@ -11,6 +11,7 @@ pub mod checksum;
 pub mod counters;
 mod dataplane;
 mod engine;
+pub mod gso;
 pub mod io;
 pub mod neigh;
 pub mod offload;

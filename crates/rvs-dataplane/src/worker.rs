@@ -15,6 +15,9 @@ use crate::neigh::{Key, NeighCache, NextHop, Resolution, RESOLVE_TIMEOUT};
 use crate::processor::WorkerProcessor;
 
 const ETH_HLEN: usize = 14;
+/// Extra slots beyond a batch for the segments of one GSO super-frame (64 KiB at
+/// an MSS of 1024 or more).
+const GSO_SLOTS: usize = 64;
 
 /// Tuning of a worker's loop and buffers.
 #[derive(Debug, Clone, Copy)]
@@ -104,10 +107,11 @@ impl<P: WorkerProcessor, I: PacketIo> Worker<P, I> {
     pub fn run(mut self) {
         let t = self.tuning;
         let slot_size = t.headroom + t.max_frame;
-        let mut buf = vec![0u8; t.batch * slot_size];
-        let mut lens = vec![0usize; t.batch];
+        let slots = t.batch + GSO_SLOTS;
+        let mut buf = vec![0u8; slots * slot_size];
+        let mut lens = vec![0usize; slots];
         // Checksums known good: verified by the kernel, or just computed by us.
-        let mut verified = vec![false; t.batch];
+        let mut verified = vec![false; slots];
         let mut descs: Vec<TxDesc> = Vec::with_capacity(t.batch);
         let mut pending = PendingQueue::new(t.pending_capacity, slot_size);
         let mut idle_rounds = 0u32;
@@ -138,15 +142,39 @@ impl<P: WorkerProcessor, I: PacketIo> Worker<P, I> {
                 let verified = &mut verified;
                 self.io.receive(t.batch, &mut |data, meta| {
                     counters.rx(meta.wire_len);
-                    if meta.wire_len > data.len() || data.len() > t.max_frame {
-                        counters.io_drop(IoDrop::Oversize);
-                        return;
-                    }
                     if meta.vlan_stripped {
                         // The tag is gone from the bytes; such frames belong to the
                         // VLAN device, which rvs does not own here.
                         counters.pass();
-                        return;
+                        return n < t.batch;
+                    }
+                    if meta.wire_len > data.len() {
+                        counters.io_drop(IoDrop::Oversize);
+                        return n < t.batch;
+                    }
+                    if let Some(g) = meta.gso {
+                        // A super-frame: cut it into the spare slots after the batch.
+                        let out = &mut buf[n * slot_size..];
+                        match crate::gso::segment(
+                            data,
+                            g,
+                            out,
+                            slot_size,
+                            t.headroom,
+                            &mut lens[n..],
+                        ) {
+                            Ok(k) => {
+                                verified[n..n + k].fill(true);
+                                counters.gso_split();
+                                n += k;
+                            }
+                            Err(_) => counters.io_drop(IoDrop::Oversize),
+                        }
+                        return n < t.batch;
+                    }
+                    if data.len() > t.max_frame {
+                        counters.io_drop(IoDrop::Oversize);
+                        return n < t.batch;
                     }
                     let at = n * slot_size + t.headroom;
                     let dst = &mut buf[at..at + data.len()];
@@ -159,6 +187,7 @@ impl<P: WorkerProcessor, I: PacketIo> Worker<P, I> {
                     verified[n] = ok;
                     lens[n] = data.len();
                     n += 1;
+                    n < t.batch
                 });
             }
 

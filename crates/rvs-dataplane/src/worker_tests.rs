@@ -79,14 +79,16 @@ struct MockIo {
 }
 
 impl PacketIo for MockIo {
-    fn receive(&mut self, max: usize, sink: &mut dyn FnMut(&[u8], RxMeta)) -> usize {
+    fn receive(&mut self, max: usize, sink: &mut dyn FnMut(&[u8], RxMeta) -> bool) -> usize {
         let mut n = 0;
         while n < max {
             let Some((f, m)) = self.rx.pop_front() else {
                 break;
             };
-            sink(&f, m);
             n += 1;
+            if !sink(&f, m) {
+                break;
+            }
         }
         n
     }
@@ -132,6 +134,7 @@ fn meta(wire_len: usize) -> RxMeta {
         csum_partial: false,
         csum_valid: false,
         vlan_stripped: false,
+        gso: None,
     }
 }
 
@@ -165,6 +168,18 @@ fn verdicts_egress_and_waiting_frames() {
     valid.csum_valid = true;
     rx.push_back((frame(7, 60), valid));
     rx.push_back((frame(7, 60), meta(60)));
+    // A TSO super-frame: IPv4 + TCP with 3000 payload bytes, cut into three segments
+    // that the processor (seeing 0x45 as its tag) passes.
+    let mut sup = frame(0x45, 14 + 20 + 20 + 3000);
+    sup[16..18].copy_from_slice(&3040u16.to_be_bytes());
+    sup[14 + 9] = 6;
+    sup[14 + 20 + 12] = 0x50;
+    let mut gso = meta(sup.len());
+    gso.gso = Some(crate::gso::Gso {
+        kind: crate::gso::GsoKind::Tcp,
+        size: 1400,
+    });
+    rx.push_back((sup, gso));
     let verified = Arc::new(Mutex::new(Vec::new()));
     let counters = Arc::new(WorkerCounters::default());
     let worker = Worker {
@@ -200,8 +215,9 @@ fn verdicts_egress_and_waiting_frames() {
         vec![key(HOP_LATER)]
     );
     let c: Counters = counters.snapshot();
-    assert_eq!(c.rx_packets, 11);
-    assert_eq!(c.pass, 3);
+    assert_eq!(c.rx_packets, 12);
+    assert_eq!(c.pass, 6);
+    assert_eq!(c.gso_split, 1);
     assert_eq!(c.engine_drop(DropReason::Malformed), 1);
     assert_eq!(c.io_drop(IoDrop::NoRoute), 1);
     assert_eq!(c.io_drop(IoDrop::Runt), 1);

@@ -331,3 +331,55 @@ fn nft_accepts_every_rule_kind_and_stale_tables_are_removed() {
     assert!(!ns.run(move || cleanup_stale(&t).expect("cleanup again")));
     assert!(!ns.sh(&["nft", "list", "tables"]).contains(&table));
 }
+
+#[test]
+fn bulk_tcp_from_a_tso_sender_is_segmented() {
+    // veth peers send 64 KiB TSO super-frames; the data plane must cut them like
+    // the kernel's GSO would, or every large transfer stalls.
+    if let Some(why) = skip_reason() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    const SIZE: usize = 4 << 20;
+    let topo = Topology::new("b");
+    let listener = topo
+        .server
+        .run(|| TcpListener::bind((SERVER, 8080)).expect("bind server"));
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        let data: Vec<u8> = (0..SIZE).map(|i| (i % 251) as u8).collect();
+        s.write_all(&data).expect("server write");
+    });
+    let steering = Steering::compute(
+        &[nat_service(Protocol::Tcp, 80, 8080)],
+        &[],
+        &FullNatPool::default(),
+    );
+    let processor = StaticNat {
+        proto: 6,
+        vip: VIP,
+        vport: 80,
+        rip: SERVER,
+        rport: 8080,
+    };
+    let cfg = config(&topo, &name("tab_b").replace("dp", "rvs_dp"), steering);
+    let handle = topo
+        .director
+        .run(move || Dataplane::start(cfg, processor).expect("start data plane"));
+    let got = topo.client.run(|| {
+        let mut s =
+            TcpStream::connect_timeout(&SocketAddr::from((VIP, 80)), Duration::from_secs(5))
+                .expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut got = Vec::with_capacity(SIZE);
+        s.read_to_end(&mut got).expect("download");
+        got
+    });
+    server.join().expect("server");
+    assert_eq!(got.len(), SIZE);
+    assert!(got.iter().enumerate().all(|(i, b)| *b == (i % 251) as u8));
+    let c = handle.counters();
+    assert!(c.gso_split > 0, "no super-frame seen: {c:?}");
+    assert_eq!(c.io_drop(rvs_dataplane::IoDrop::Oversize), 0, "{c:?}");
+    handle.shutdown().expect("shutdown");
+}

@@ -47,17 +47,22 @@ impl AfPacketIo {
 }
 
 impl PacketIo for AfPacketIo {
-    fn receive(&mut self, max: usize, sink: &mut dyn FnMut(&[u8], RxMeta)) -> usize {
+    fn receive(&mut self, max: usize, sink: &mut dyn FnMut(&[u8], RxMeta) -> bool) -> usize {
         let n_rings = self.rings.len();
         let mut got = 0;
+        let mut more = true;
         // Start at a different ring each call so one busy interface cannot starve
         // the others.
         for i in 0..n_rings {
-            if got >= max {
+            if got >= max || !more {
                 break;
             }
             let ring = &mut self.rings[(self.next + i) % n_rings];
-            got += ring.receive(max - got, sink);
+            let mut stop_aware = |data: &[u8], meta: RxMeta| {
+                more = sink(data, meta);
+                more
+            };
+            got += ring.receive(max - got, &mut stop_aware);
         }
         if n_rings > 0 {
             self.next = (self.next + 1) % n_rings;
