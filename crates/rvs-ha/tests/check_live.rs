@@ -495,3 +495,51 @@ async fn ping_check_loopback() {
         DestEvent::DestUp { .. }
     ));
 }
+
+#[tokio::test]
+async fn notify_scripts_run_on_transitions_and_omega_at_shutdown() {
+    let s = Scratch::new("omega");
+    let a = free_port();
+    let srv = tcp_server(a);
+    let (up, down, qdown) = (s.0.join("up"), s.0.join("down"), s.0.join("qdown"));
+    let conf = format!(
+        "virtual_server 10.99.0.12 80 {{\n {TIMING}\n protocol TCP\n omega\n quorum_down \"echo q >> {}\"\n\
+         real_server 127.0.0.1 {} {{\n  notify_up \"touch {}\"\n  notify_down \"echo x >> {}\"\n  TCP_CHECK {{ }}\n }}\n}}\n",
+        qdown.display(),
+        a.port(),
+        up.display(),
+        down.display()
+    );
+    let mut m = start(&s, &conf);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    srv.abort();
+    assert!(matches!(
+        next_event(&mut m, DETECT).await,
+        DestEvent::DestDown { .. }
+    ));
+    let _srv = tcp_server(a);
+    assert!(matches!(
+        next_event(&mut m, Duration::from_millis(2500)).await,
+        DestEvent::DestUp { .. }
+    ));
+    assert!(wait_written(&up, false).await, "notify_up ran");
+    assert!(wait_written(&down, true).await, "notify_down ran");
+    // Losing the only server lost the quorum once.
+    assert!(wait_written(&qdown, true).await, "quorum_down ran");
+    let lines = |p: &PathBuf| std::fs::read_to_string(p).unwrap().lines().count();
+    assert_eq!((lines(&down), lines(&qdown)), (1, 1));
+    // Shutdown in omega mode: the live server's notify_down runs again, and quorum_down.
+    m.shutdown().await;
+    assert_eq!((lines(&down), lines(&qdown)), (2, 2));
+}
+
+/// Waits (bounded) until a script's file exists and, if `line`, holds a whole line.
+async fn wait_written(p: &std::path::Path, line: bool) -> bool {
+    for _ in 0..60 {
+        match std::fs::read_to_string(p) {
+            Ok(t) if !line || t.ends_with('\n') => return true,
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    false
+}

@@ -60,13 +60,17 @@ pub struct HealthMonitor {
     pub state: watch::Receiver<Vec<VirtualService>>,
     /// Checkers that could not be started (e.g. no port to connect to), as messages.
     pub errors: Vec<String>,
-    tasks: Vec<JoinHandle<()>>,
+    checkers: Vec<JoinHandle<()>>,
+    folder: Option<JoinHandle<Folder>>,
 }
 
 impl Drop for HealthMonitor {
     fn drop(&mut self) {
-        for t in &self.tasks {
+        for t in &self.checkers {
             t.abort();
+        }
+        if let Some(f) = &self.folder {
+            f.abort();
         }
     }
 }
@@ -92,7 +96,7 @@ impl HealthMonitor {
     pub fn start(cfg: Arc<KeepalivedConfig>) -> HealthMonitor {
         let (report_tx, report_rx) = mpsc::unbounded_channel();
         let (event_tx, events) = mpsc::unbounded_channel();
-        let mut tasks = Vec::new();
+        let mut checkers = Vec::new();
         let mut errors = Vec::new();
         let mut folder = Folder::new(cfg.clone());
         for (vi, vs) in cfg.virtual_servers.iter().enumerate() {
@@ -105,7 +109,7 @@ impl HealthMonitor {
                                 rs: ri,
                                 checker: ci,
                             };
-                            tasks.push(tokio::spawn(run_checker(b, slot, report_tx.clone())));
+                            checkers.push(tokio::spawn(run_checker(b, slot, report_tx.clone())));
                         }
                         Err(e) => {
                             // A checker that cannot run does not hold its server down.
@@ -119,12 +123,28 @@ impl HealthMonitor {
         }
         let initial = folder.initial();
         let (state_tx, state) = watch::channel(initial);
-        tasks.push(tokio::spawn(folder.run(report_rx, event_tx, state_tx)));
+        let folder = Some(tokio::spawn(folder.run(report_rx, event_tx, state_tx)));
         HealthMonitor {
             events,
             state,
             errors,
-            tasks,
+            checkers,
+            folder,
+        }
+    }
+
+    /// Stops every checker; then, for virtual servers in omega mode, runs the
+    /// notify_down script of each live real server and quorum_down if the quorum was
+    /// up (each bounded in time), as keepalived does on shutdown.
+    pub async fn shutdown(mut self) {
+        for t in self.checkers.drain(..) {
+            t.abort();
+        }
+        // The folder ends once every checker (each holding a sender) is gone.
+        if let Some(f) = self.folder.take() {
+            if let Ok(folder) = f.await {
+                folder.omega().await;
+            }
         }
     }
 }
@@ -255,7 +275,7 @@ impl Folder {
         mut reports: mpsc::UnboundedReceiver<Report>,
         events: mpsc::UnboundedSender<DestEvent>,
         state: watch::Sender<Vec<VirtualService>>,
-    ) {
+    ) -> Folder {
         while let Some(r) = reports.recv().await {
             let Slot {
                 vs: vi,
@@ -310,7 +330,7 @@ impl Folder {
             for (old, new) in st.published.iter().zip(&new) {
                 for e in diff(old.config.key, &old.dests, &new.dests) {
                     if events.send(e).is_err() {
-                        return;
+                        return self;
                     }
                 }
             }
@@ -321,6 +341,23 @@ impl Folder {
                 .flat_map(|v| v.published.iter().cloned())
                 .collect();
             state.send_replace(all);
+        }
+        self
+    }
+
+    async fn omega(&self) {
+        for (vs, st) in self.cfg.virtual_servers.iter().zip(&self.vs) {
+            if !vs.omega {
+                continue;
+            }
+            for (rs, r) in vs.real_servers.iter().zip(&st.rs) {
+                if let (true, Some(s)) = (r.health.alive, &rs.notify_down) {
+                    let _ = script::run(&s.command, script::NOTIFY_TIMEOUT).await;
+                }
+            }
+            if let (true, Some(s)) = (st.quorum_up, &vs.quorum_down) {
+                let _ = script::run(&s.command, script::NOTIFY_TIMEOUT).await;
+            }
         }
     }
 }

@@ -389,10 +389,7 @@ fn vs_keyword(n: &Node, vs: &mut VirtualServer, extra: &mut VsExtra, cx: &mut Ct
         },
         "virtualhost" => vs.virtualhost = cx.arg(n, 0).map(str::to_string),
         "alpha" => vs.alpha = true,
-        "omega" => {
-            vs.omega = true;
-            cx.unsupported(n, VS);
-        }
+        "omega" => vs.omega = true,
         "quorum" => vs.quorum = cx.uint(n, 0, 1, u32::MAX as u64).map_or(1, |v| v as u32),
         "hysteresis" => vs.hysteresis = cx.uint(n, 0, 0, u32::MAX as u64).map_or(0, |v| v as u32),
         "quorum_up" => vs.quorum_up = cx.script(n),
