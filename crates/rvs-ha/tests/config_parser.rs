@@ -421,3 +421,88 @@ fn global_and_vrrp_blocks_are_typed() {
     assert_eq!(vi.notify.backup.as_ref().unwrap().command, "/bin/b x");
     assert_eq!(vi.effective_version(&cfg.global.vrrp), 3);
 }
+
+#[test]
+fn arbitrary_token_soup_never_panics() {
+    // Deterministic pseudo-random configurations built from keywords, values and braces.
+    const WORDS: &[&str] = &[
+        "{",
+        "}",
+        "{",
+        "}",
+        "\n",
+        "\n",
+        "\n",
+        "virtual_server",
+        "real_server",
+        "vrrp_instance",
+        "virtual_ipaddress",
+        "virtual_server_group",
+        "global_defs",
+        "TCP_CHECK",
+        "HTTP_GET",
+        "url",
+        "path",
+        "digest",
+        "MISC_CHECK",
+        "misc_path",
+        "weight",
+        "lvs_method",
+        "TUN",
+        "type",
+        "gue",
+        "port",
+        "fwmark",
+        "group",
+        "10.0.0.1",
+        "10.0.0.1-300",
+        "ae00::1-ffff",
+        "1.2.3.0/24",
+        "80",
+        "-1",
+        "99999999999",
+        "\"",
+        "'",
+        "#",
+        "!",
+        "$X=1",
+        "$X",
+        "${X}",
+        "@a",
+        "@^a",
+        "include",
+        "*",
+        "unicast_peer",
+        "track_script",
+        "authentication",
+        "auth_type",
+        "PASS",
+        "sorry_server",
+        "quorum",
+        "0",
+        "persistence_granularity",
+        "255.0.255.0",
+        "status_code",
+        "200-100",
+        "lvs_sync_daemon",
+        "id",
+        "\\",
+    ];
+    let s = Scratch::new("soup");
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    for case in 0..300 {
+        let mut text = String::new();
+        for _ in 0..(20 + case % 60) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let w = WORDS[(x % WORDS.len() as u64) as usize];
+            text.push_str(w);
+            text.push(if x % 5 == 0 { '\n' } else { ' ' });
+        }
+        let p = s.write("soup.conf", &text);
+        // Either outcome is fine; a panic is not.
+        let _ = config::load(&p).map(|(cfg, _)| cfg.virtual_services());
+        let _ = config::config_test(&p);
+    }
+}

@@ -199,10 +199,10 @@ fn validate(cfg: &KeepalivedConfig, cx: &mut Ctx<'_>) {
                 continue;
             }
         }
-        total = total.saturating_add(cfg.service_keys(vs).len());
+        let keys = cfg.service_keys(vs);
+        total = total.saturating_add(keys.len());
         for rs in &vs.real_servers {
             let method = rs.method.unwrap_or(vs.method);
-            let keys = cfg.service_keys(vs);
             let mixed = keys
                 .iter()
                 .any(|k| k.family() != rvs_core::model::Family::of(&rs.addr));

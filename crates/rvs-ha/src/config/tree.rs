@@ -5,7 +5,8 @@
 use super::diag::{Diags, Loc};
 use super::lexer::{Line, Tok};
 
-/// One statement: its words (keyword first) and, if it opened one, its block.
+/// One statement: its words (keyword first; never empty) and, if it opened one, its
+/// block.
 #[derive(Debug, Clone)]
 pub struct Node {
     pub loc: Loc,
@@ -103,6 +104,9 @@ pub fn build(lines: Vec<Line>, diags: &mut Diags) -> Vec<Node> {
         );
         let mut n = o.node;
         n.block = Some(o.children);
+        if n.words.is_empty() {
+            continue;
+        }
         match stack.last_mut() {
             Some(p) => p.children.push(n),
             None => top.push(n),
