@@ -1,8 +1,19 @@
-//! The seam between the control plane and the data plane (rvs-dataplane): where the
-//! interfaces rvsd serves are handed, with the engine, to the packet workers.
+//! The seam between the control plane and the data plane (rvs-dataplane): the
+//! interfaces rvsd serves are handed, with the engine, to the packet workers, and
+//! every change of the desired state is followed by the steering rules (which
+//! packets rvsd claims from the kernel) and by the sync daemons.
 
+use crate::figures::{EngineFigures, Figures};
+use crate::ha::SyncDaemons;
+use crate::server::Clock;
 use core::net::IpAddr;
-use rvs_core::engine::Engine;
+use rvs_api::state::ConfigState;
+use rvs_core::engine::{Engine, FullNatPool};
+use rvs_core::model::ServiceKey;
+use rvs_core::status::{ConnEntry, ServiceEntry};
+use rvs_core::time::Instant;
+use rvs_dataplane::{Dataplane, DataplaneConfig, DataplaneHandle, Steering};
+use tracing::{info, warn};
 
 /// What the data plane is started with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,17 +28,146 @@ pub struct DataPlaneSettings {
 }
 
 /// Starts packet processing on `settings.ifaces`, each worker thread driving one
-/// `engine.worker(i)`. This build has no data plane wired in, so asking for
-/// interfaces is refused with a clear message rather than pretending to forward.
-///
-/// Wiring it means: `rvs_dataplane::Dataplane::start` with a `DataplaneConfig` built
-/// from these settings and `engine.clone()` as the processor; after every
-/// `Engine::apply` (in `figures::EngineFigures::apply`), `update_steering` with
-/// `Steering::compute` of the new services; `shutdown` of the handle when rvsd stops.
-pub fn start_data_plane(_engine: &Engine, settings: &DataPlaneSettings) -> Result<(), String> {
-    Err(format!(
-        "--iface {}: this rvsd has no data plane wired in yet; run without --iface for \
-         the control plane alone",
-        settings.ifaces.join(",")
-    ))
+/// `engine.worker(i)`, with nothing claimed yet (the first `apply` installs the
+/// steering rules of the configuration).
+pub fn start_data_plane(
+    engine: &Engine,
+    settings: &DataPlaneSettings,
+) -> Result<DataplaneHandle, String> {
+    let mut config = DataplaneConfig::new(settings.ifaces.clone());
+    config.workers = settings.workers.max(1);
+    config.clock_origin = settings.clock_origin;
+    let handle = Dataplane::start(config, engine.clone()).map_err(|e| {
+        format!(
+            "cannot start the data plane on {}: {e}",
+            settings.ifaces.join(",")
+        )
+    })?;
+    info!(
+        "data plane on {} with {} worker(s)",
+        settings.ifaces.join(","),
+        settings.workers.max(1)
+    );
+    Ok(handle)
+}
+
+/// rvsd's figures when it forwards packets: the engine's, plus the steering and the
+/// sync daemons kept in step with every change.
+pub struct Director {
+    figures: EngineFigures,
+    dataplane: Stopper,
+    fullnat: FullNatPool,
+    sync: SyncDaemons,
+    clock: Clock,
+    /// The claim last installed, to skip identical updates.
+    installed: Option<Steering>,
+}
+
+impl std::fmt::Debug for Director {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Director")
+            .field("dataplane", &self.dataplane.is_running())
+            .field("sync", &self.sync)
+            .finish()
+    }
+}
+
+impl Director {
+    pub fn new(
+        engine: Engine,
+        dataplane: Option<DataplaneHandle>,
+        fullnat_pool: Vec<IpAddr>,
+        clock: Clock,
+    ) -> Director {
+        Director {
+            figures: EngineFigures::new(engine),
+            dataplane: Stopper(std::sync::Arc::new(std::sync::Mutex::new(dataplane))),
+            fullnat: FullNatPool {
+                addrs: fullnat_pool,
+                ..FullNatPool::default()
+            },
+            sync: SyncDaemons::default(),
+            clock,
+            installed: None,
+        }
+    }
+
+    /// A handle that stops the data plane from outside (rvsd's exit path), since the
+    /// director itself lives behind the control server's lock until the process ends.
+    pub fn stopper(&self) -> Stopper {
+        self.dataplane.clone()
+    }
+
+    /// Stop the workers, remove the steering rules and stop the sync daemons (also
+    /// done on drop).
+    pub fn shutdown(&mut self) {
+        self.dataplane.stop();
+        self.sync.reconcile(&[], self.figures.engine(), self.clock);
+    }
+}
+
+/// Stops the data plane once: workers joined, steering rules removed, offloads
+/// restored.
+#[derive(Clone)]
+pub struct Stopper(std::sync::Arc<std::sync::Mutex<Option<DataplaneHandle>>>);
+
+impl Stopper {
+    pub fn stop(&self) {
+        let handle = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(dp) = handle {
+            match dp.shutdown() {
+                Ok(()) => info!("data plane stopped, steering rules removed"),
+                Err(e) => warn!("data plane shutdown: {e}"),
+            }
+        }
+    }
+
+    fn is_running(&self) -> bool {
+        self.0.lock().map(|g| g.is_some()).unwrap_or(false)
+    }
+
+    fn update(&self, steering: &Steering) -> Option<Result<(), String>> {
+        let guard = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        guard
+            .as_ref()
+            .map(|dp| dp.update_steering(steering).map_err(|e| e.to_string()))
+    }
+}
+
+impl Drop for Director {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl Figures for Director {
+    fn apply(&mut self, state: &ConfigState, now: Instant) {
+        self.figures.apply(state, now);
+        let steering = Steering::compute(state.services(), &[], &self.fullnat);
+        if self.installed.as_ref() != Some(&steering) {
+            match self.dataplane.update(&steering) {
+                Some(Ok(())) => self.installed = Some(steering),
+                Some(Err(e)) => warn!("steering rules not updated: {e}"),
+                None => {}
+            }
+        }
+        self.sync
+            .reconcile(state.daemons(), self.figures.engine(), self.clock);
+    }
+
+    fn services(&self, state: &ConfigState, now: Instant) -> Vec<ServiceEntry> {
+        self.figures.services(state, now)
+    }
+
+    fn connections(&self, now: Instant) -> Vec<ConnEntry> {
+        self.figures.connections(now)
+    }
+
+    fn zero(&mut self, service: Option<&ServiceKey>) {
+        self.figures.zero(service)
+    }
+
+    fn tick(&mut self, now: Instant) {
+        self.figures.tick(now)
+    }
 }

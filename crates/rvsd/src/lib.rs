@@ -104,14 +104,11 @@ async fn daemon_main(args: Args) -> Result<(), String> {
         ..EngineConfig::default()
     })
     .map_err(|e| format!("cannot create the engine: {e}"))?;
-    let mut daemon = Daemon::with_engine(engine.clone(), source);
-    if let Some(path) = &args.config_file {
-        daemon
-            .reload(clock.now())
-            .map_err(|e| format!("cannot start from {}: {}", path.display(), e.message))?;
-    }
-    if !args.ifaces.is_empty() {
-        dataplane::start_data_plane(
+    let packets = if args.ifaces.is_empty() {
+        info!("no --iface: control plane only, no packet is handled");
+        None
+    } else {
+        Some(dataplane::start_data_plane(
             &engine,
             &dataplane::DataPlaneSettings {
                 ifaces: args.ifaces.clone(),
@@ -119,9 +116,16 @@ async fn daemon_main(args: Args) -> Result<(), String> {
                 fullnat_pool: args.fullnat_pool.clone(),
                 clock_origin: clock.origin(),
             },
-        )?;
-    } else {
-        info!("no --iface: control plane only, no packet is handled");
+        )?)
+    };
+    let director =
+        dataplane::Director::new(engine.clone(), packets, args.fullnat_pool.clone(), clock);
+    let stopper = director.stopper();
+    let mut daemon = Daemon::new(Box::new(director), source);
+    if let Some(path) = &args.config_file {
+        daemon
+            .reload(clock.now())
+            .map_err(|e| format!("cannot start from {}: {}", path.display(), e.message))?;
     }
 
     let path = rvs_api::socket::resolve_socket_path(args.socket.as_deref());
@@ -163,7 +167,11 @@ async fn daemon_main(args: Args) -> Result<(), String> {
     };
     tokio::spawn(signals);
     tokio::spawn(ticker);
-    server::serve(socket, daemon, clock, Access::this_process(), stopped)
+    let served = server::serve(socket, daemon, clock, Access::this_process(), stopped)
         .await
-        .map_err(|e| format!("control server: {e}"))
+        .map_err(|e| format!("control server: {e}"));
+    // The director stays referenced by the control tasks until the process ends:
+    // release the interfaces (steering rules, offloads) explicitly.
+    stopper.stop();
+    served
 }
