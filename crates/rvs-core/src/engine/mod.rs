@@ -75,8 +75,6 @@ pub(crate) struct Shared {
     pub sync_queues: Box<[sync::SyncQueue]>,
     pub sync_master: AtomicBool,
     pub ids: IdGen,
-    /// Director-wide counters (all services).
-    pub totals: crate::stats::StatsCounters,
     control: Mutex<Control>,
 }
 
@@ -117,7 +115,6 @@ impl Engine {
         let sync_queues = (0..cfg.workers)
             .map(|_| sync::SyncQueue::new(SYNC_QUEUE_CAP))
             .collect();
-        let totals = crate::stats::StatsCounters::new(cfg.workers);
         Ok(Engine {
             shared: Arc::new(Shared {
                 cfg,
@@ -128,7 +125,6 @@ impl Engine {
                 sync_queues,
                 sync_master: AtomicBool::new(false),
                 ids: IdGen::new(),
-                totals,
                 control: Mutex::new(Control { last_tick: None }),
             }),
         })
@@ -211,9 +207,6 @@ impl Engine {
                 lock(&d.rt.est).reset(d.rt.stats.total());
             }
         }
-        if service.is_none() {
-            sh.totals.zero();
-        }
     }
 
     /// Turn the master side of connection sync on or off: while on, workers queue
@@ -239,9 +232,19 @@ impl Engine {
         self.shared.conns.len()
     }
 
-    /// Director-wide counters (every service together).
+    /// Director-wide counters: the sum over every service (what
+    /// `/proc/net/ip_vs_stats` shows). Summed on read, so workers pay nothing for it.
     pub fn total_stats(&self) -> crate::model::Stats {
-        self.shared.totals.total()
+        let reg = self.shared.registry.load();
+        let mut t = crate::model::Stats::default();
+        for s in reg.services.iter().map(|s| s.rt.stats.total()) {
+            t.conns += s.conns;
+            t.in_pkts += s.in_pkts;
+            t.out_pkts += s.out_pkts;
+            t.in_bytes += s.in_bytes;
+            t.out_bytes += s.out_bytes;
+        }
+        t
     }
 
     /// Remove every connection and template (`ipvsadm -C` flushes services, and with

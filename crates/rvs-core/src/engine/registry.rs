@@ -45,8 +45,12 @@ pub(crate) struct Registry {
     by_mark: HashMap<(u32, Family), usize>,
     /// Live real servers by id: (service index, position in its list).
     by_dest_id: HashMap<u32, (u32, u32)>,
-    /// Addresses of address services (fragments to them are refused, not passed).
-    vips: HashSet<IpAddr>,
+    /// Addresses of address services, distinct (packets to them are client packets;
+    /// fragments to them are refused, not passed). Usually a handful: a linear scan
+    /// beats hashing.
+    vips: Vec<IpAddr>,
+    /// The same as a set, when there are many.
+    vip_set: Option<HashSet<IpAddr>>,
     pub rules: Vec<FwmarkRule>,
 }
 
@@ -71,7 +75,10 @@ impl Registry {
     }
 
     pub fn is_vip(&self, addr: &IpAddr) -> bool {
-        self.vips.contains(addr)
+        match &self.vip_set {
+            Some(set) => set.contains(addr),
+            None => self.vips.iter().any(|v| v == addr),
+        }
     }
 
     pub fn by_key(&self, key: &ServiceKey) -> Option<&Arc<Service>> {
@@ -152,13 +159,18 @@ pub(crate) fn rebuild(
         match vs.config.key {
             ServiceKey::Addr { proto, addr, port } => {
                 next.by_addr.insert((proto, addr, port), idx);
-                next.vips.insert(addr);
+                if !next.vips.contains(&addr) {
+                    next.vips.push(addr);
+                }
             }
             ServiceKey::Fwmark { mark, family } => {
                 next.by_mark.insert((mark, family), idx);
             }
         }
         next.services.push(Arc::new(svc));
+    }
+    if next.vips.len() > 16 {
+        next.vip_set = Some(next.vips.iter().copied().collect());
     }
     for svc in &old.services {
         if next.by_key(&svc.config.key).is_none() {

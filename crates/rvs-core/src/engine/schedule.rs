@@ -71,7 +71,6 @@ impl Worker {
         let one_packet = svc.config.one_packet && l4.proto == Protocol::Udp;
         dest.rt.stats.conn(self.index);
         svc.rt.stats.conn(self.index);
-        self.sh.totals.conn(self.index);
         if one_packet {
             // Forward this datagram only; no entry is kept (the next one is scheduled
             // again), but it counts as a connection.
@@ -104,7 +103,6 @@ impl Worker {
                 let bytes = ip.len() as u64;
                 dest.rt.stats.inbound(self.index, bytes);
                 svc.rt.stats.inbound(self.index, bytes);
-                self.sh.totals.inbound(self.index, bytes);
             }
             return v;
         }

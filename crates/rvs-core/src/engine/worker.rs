@@ -268,7 +268,6 @@ impl Worker {
             let bytes = ip.len() as u64;
             dest.rt.stats.inbound(self.index, bytes);
             svc.rt.stats.inbound(self.index, bytes);
-            self.sh.totals.inbound(self.index, bytes);
             if self.sh.sync_master.load(Ordering::Relaxed) {
                 super::sync::maybe_queue(self, conn, t, now);
             }
@@ -285,7 +284,6 @@ impl Worker {
                 dest.rt.stats.outbound(self.index, bytes);
                 svc.rt.stats.outbound(self.index, bytes);
             }
-            self.sh.totals.outbound(self.index, bytes);
         }
         v
     }

@@ -1,0 +1,203 @@
+//! Nanoseconds per packet through `Worker::process`: a packet of an established
+//! connection (NAT, DR, NAT reply), and a SYN opening a new connection for each
+//! scheduler (NAT, 4 real servers).
+//!
+//! `cargo bench -p rvs-core --bench engine`
+
+use core::net::{IpAddr, Ipv4Addr};
+use criterion::{criterion_group, criterion_main, Criterion};
+use rvs_core::engine::{Engine, EngineConfig, Worker};
+use rvs_core::model::*;
+use rvs_core::time::Instant;
+use rvs_core::verdict::{Frame, Verdict};
+use rvs_wire::ethernet::{self, EtherType, MacAddr};
+use rvs_wire::{checksum, ipv4, tcp, IpProtocol};
+use std::hint::black_box;
+
+const HEADROOM: usize = 128;
+const SYN: u16 = 0x002;
+const ACK: u16 = 0x010;
+
+fn ip(a: [u8; 4]) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::from(a))
+}
+
+const VIP: [u8; 4] = [10, 0, 0, 100];
+const CIP: [u8; 4] = [192, 0, 2, 10];
+
+/// An Ethernet/IPv4/TCP frame with `payload_len` bytes of payload, written at
+/// `HEADROOM` into `buf`; returns its length.
+fn tcp_frame(
+    buf: &mut [u8],
+    src: ([u8; 4], u16),
+    dst: ([u8; 4], u16),
+    flags: u16,
+    payload_len: usize,
+) -> usize {
+    let b = &mut buf[HEADROOM..];
+    let seg = 20 + payload_len;
+    let mut o = ethernet::Repr {
+        src: MacAddr([2, 0, 0, 0, 0, 1]),
+        dst: MacAddr([2, 0, 0, 0, 0, 2]),
+        vlan_tci: None,
+        ethertype: EtherType::IPV4,
+    }
+    .emit(b)
+    .unwrap();
+    o += ipv4::Repr {
+        src: Ipv4Addr::from(src.0),
+        dst: Ipv4Addr::from(dst.0),
+        protocol: IpProtocol::TCP,
+        payload_len: seg as u16,
+        ttl: 64,
+        tos: 0,
+        ident: 0,
+        dont_frag: true,
+    }
+    .emit(&mut b[o..])
+    .unwrap();
+    tcp::Repr {
+        src_port: src.1,
+        dst_port: dst.1,
+        seq_number: 1,
+        ack_number: 1,
+        flags: tcp::Flags(flags),
+        window_len: 512,
+        urgent_at: 0,
+    }
+    .emit(&mut b[o..])
+    .unwrap();
+    b[o + 20..o + seg].fill(0x61);
+    let pseudo = checksum::pseudo_header_v4(
+        Ipv4Addr::from(src.0),
+        Ipv4Addr::from(dst.0),
+        IpProtocol::TCP,
+        seg as u16,
+    );
+    tcp::Packet::new_unchecked(&mut b[o..o + seg]).fill_checksum(pseudo);
+    o + seg
+}
+
+fn engine(kind: SchedulerKind, method: ForwardMethod, dests: u8) -> Engine {
+    let e = Engine::new(EngineConfig {
+        workers: 1,
+        max_conns: 1 << 20,
+        ..EngineConfig::default()
+    })
+    .unwrap();
+    let svc = VirtualService {
+        config: ServiceConfig {
+            key: ServiceKey::Addr {
+                proto: Protocol::Tcp,
+                addr: ip(VIP),
+                port: 80,
+            },
+            scheduler: kind,
+            sched_flags: SchedFlags::default(),
+            persistence: None,
+            one_packet: false,
+            pe_name: None,
+        },
+        dests: (0..dests)
+            .map(|i| DestConfig {
+                addr: ip([192, 168, 1, 11 + i]),
+                port: 80,
+                method,
+                weight: 1 + u32::from(i),
+                u_threshold: 0,
+                l_threshold: 0,
+            })
+            .collect(),
+    };
+    e.apply(&[svc], &[], Timeouts::default(), Instant::ZERO);
+    e
+}
+
+fn process(w: &mut Worker, buf: &mut [u8], len: usize, now: Instant) -> Verdict {
+    let mut f = Frame::new(buf, HEADROOM, len);
+    w.process(&mut f, now)
+}
+
+fn established(c: &mut Criterion) {
+    let mut g = c.benchmark_group("engine/established");
+    for (name, method) in [
+        ("nat_in", ForwardMethod::Masq),
+        ("dr_in", ForwardMethod::Route),
+    ] {
+        let e = engine(SchedulerKind::Wlc, method, 4);
+        let mut w = e.worker(0);
+        let mut syn = vec![0u8; 2048];
+        let n = tcp_frame(&mut syn, (CIP, 40000), (VIP, 80), SYN, 0);
+        assert!(matches!(
+            process(&mut w, &mut syn, n, Instant::ZERO),
+            Verdict::Forward(_)
+        ));
+        let mut tmpl = vec![0u8; 2048];
+        let n = tcp_frame(&mut tmpl, (CIP, 40000), (VIP, 80), ACK, 6);
+        let mut buf = tmpl.clone();
+        let now = Instant::from_millis(1);
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                // NAT rewrites in place: start each packet from the original bytes.
+                buf[HEADROOM..HEADROOM + n].copy_from_slice(&tmpl[HEADROOM..HEADROOM + n]);
+                black_box(process(&mut w, &mut buf, n, now))
+            })
+        });
+    }
+    {
+        let e = engine(SchedulerKind::Wlc, ForwardMethod::Masq, 1);
+        let mut w = e.worker(0);
+        let mut syn = vec![0u8; 2048];
+        let n = tcp_frame(&mut syn, (CIP, 40000), (VIP, 80), SYN, 0);
+        assert!(matches!(
+            process(&mut w, &mut syn, n, Instant::ZERO),
+            Verdict::Forward(_)
+        ));
+        let mut tmpl = vec![0u8; 2048];
+        let n = tcp_frame(&mut tmpl, ([192, 168, 1, 11], 80), (CIP, 40000), ACK, 6);
+        let mut buf = tmpl.clone();
+        let now = Instant::from_millis(1);
+        g.bench_function("nat_reply", |b| {
+            b.iter(|| {
+                buf[HEADROOM..HEADROOM + n].copy_from_slice(&tmpl[HEADROOM..HEADROOM + n]);
+                black_box(process(&mut w, &mut buf, n, now))
+            })
+        });
+    }
+    g.finish();
+}
+
+fn new_connections(c: &mut Criterion) {
+    let mut g = c.benchmark_group("engine/new_conn");
+    for kind in SchedulerKind::ALL {
+        let e = engine(kind, ForwardMethod::Masq, 4);
+        let mut w = e.worker(0);
+        let mut tmpl = vec![0u8; 2048];
+        let mut buf = vec![0u8; 2048];
+        let mut i: u64 = 0;
+        g.bench_function(kind.name(), |b| {
+            b.iter_custom(|iters| {
+                let mut spent = std::time::Duration::ZERO;
+                for _ in 0..iters {
+                    // Keep the table well below its bound, outside the timing.
+                    if e.conn_count() > 500_000 {
+                        e.flush_connections();
+                    }
+                    let a = 0xC000_0000u32 | (i / 60_000) as u32;
+                    let port = 1024 + (i % 60_000) as u16;
+                    i += 1;
+                    let n = tcp_frame(&mut tmpl, (a.to_be_bytes(), port), (VIP, 80), SYN, 0);
+                    buf[HEADROOM..HEADROOM + n].copy_from_slice(&tmpl[HEADROOM..HEADROOM + n]);
+                    let start = std::time::Instant::now();
+                    black_box(process(&mut w, &mut buf, n, Instant::ZERO));
+                    spent += start.elapsed();
+                }
+                spent
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, established, new_connections);
+criterion_main!(benches);
