@@ -720,7 +720,7 @@ fn removed_real_server_drops_its_connections_and_reload_keeps_others() {
             dest("192.168.1.11", 80, ForwardMethod::Masq, 1),
         ],
     );
-    let e = engine_with(&[both.clone()]);
+    let e = engine_with(std::slice::from_ref(&both));
     let mut w = e.worker(0);
     let got = spread(&mut w, 2, 48000, t(0));
     assert_eq!(got, vec![v4("192.168.1.12"), v4("192.168.1.11")]);
