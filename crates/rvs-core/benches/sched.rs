@@ -2,6 +2,10 @@
 //!
 //! Loads and weights vary between servers, and the client address changes on
 //! every decision (so the hashing schedulers do not hit one bucket).
+//!
+//! Time is the bench thread's CPU time (CLOCK_THREAD_CPUTIME_ID), not wall
+//! time: on a shared machine, time spent preempted by other jobs would
+//! otherwise be counted as scheduling time.
 
 use core::net::{IpAddr, Ipv4Addr};
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
@@ -9,6 +13,18 @@ use rvs_core::model::{SchedFlags, SchedulerKind};
 use rvs_core::sched::{new_scheduler, DestLoad, SchedInput};
 use rvs_core::time::Instant;
 use std::time::Duration;
+
+/// CPU time consumed by the calling thread.
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime only writes the timespec we pass.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
 
 fn dests(n: usize) -> Vec<DestLoad> {
     (0..n)
@@ -54,9 +70,13 @@ fn bench(c: &mut Criterion) {
             s.update(&d, Instant::ZERO);
             let mut j = 0usize;
             g.bench_with_input(BenchmarkId::new(kind.name(), n), &d, |b, d| {
-                b.iter(|| {
-                    j = (j + 1) & 1023;
-                    black_box(s.schedule(black_box(d), &ins[j], Instant::ZERO))
+                b.iter_custom(|iters| {
+                    let start = thread_cpu_time();
+                    for _ in 0..iters {
+                        j = (j + 1) & 1023;
+                        black_box(s.schedule(black_box(d), &ins[j], Instant::ZERO));
+                    }
+                    thread_cpu_time() - start
                 })
             });
         }

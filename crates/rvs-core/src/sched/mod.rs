@@ -141,14 +141,16 @@ pub(crate) fn weighted_least(dests: &[DestLoad], load: impl Fn(&DestLoad) -> u64
     let first = dests.iter().position(DestLoad::usable)?;
     let mut least = first;
     let mut least_load = load(&dests[first]) as i64;
+    let mut least_weight = i64::from(dests[first].weight);
     for (i, d) in dests.iter().enumerate().skip(first + 1) {
         if d.overloaded {
             continue;
         }
         let dl = load(d) as i64;
-        if least_load * i64::from(d.weight) > dl * i64::from(dests[least].weight) {
+        if least_load * i64::from(d.weight) > dl * least_weight {
             least = i;
             least_load = dl;
+            least_weight = i64::from(d.weight);
         }
     }
     Some(least)
