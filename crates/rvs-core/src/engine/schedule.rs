@@ -108,7 +108,11 @@ impl Worker {
         }
         let local = new.local;
         let id = match self.sh.conns.insert(new, now) {
-            Ok(c) => c.id,
+            Ok(c) => {
+                // A fresh count for the sync threshold (the slot may be a reused one).
+                self.pkt_counts[super::sync::count_slot(c.id)].set(0);
+                c.id
+            }
             // Another worker created it a moment ago: use that one.
             Err(InsertError::Exists(id)) => {
                 if let Some(l) = local {

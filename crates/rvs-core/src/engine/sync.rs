@@ -83,7 +83,8 @@ use super::Engine;
 use crate::conn::sctp::SctpState;
 use crate::conn::tcp::TcpState;
 use crate::conn::{
-    Conn, ConnFlags, ConnState, Endpoint, InKey, InsertError, NewConn, SyncedState, Transition,
+    Conn, ConnFlags, ConnId, ConnState, Endpoint, InKey, InsertError, NewConn, SyncedState,
+    Transition,
 };
 use crate::model::ForwardMethod;
 use crate::time::Instant;
@@ -115,6 +116,11 @@ impl SyncConn {
             timeout: c.timeout_ms / 1000,
         }
     }
+}
+
+/// The slot of a connection in a worker's packet-count table.
+pub(crate) fn count_slot(id: ConnId) -> usize {
+    (id.slot as usize ^ (id.gen as usize).wrapping_mul(31)) % PKT_SLOTS
 }
 
 /// Whether the state is one the kernel syncs in (`ip_vs_sync_conn_needed`), and
@@ -159,15 +165,15 @@ pub(crate) fn maybe_queue(w: &Worker, conn: &Conn, t: &Transition, _now: Instant
     {
         return;
     }
+    // Every input packet counts, whatever the state (the kernel's `cp->in_pkts`).
+    let cell = &w.pkt_counts[count_slot(conn.id)];
+    let pkts = cell.get().wrapping_add(1);
+    cell.set(pkts);
     let (ok, forcing) = sync_state(t.to);
     if !ok {
         return;
     }
     let s = w.sh.cfg.sysctls;
-    let slot = (conn.id.slot as usize ^ (conn.id.gen as usize).wrapping_mul(31)) % PKT_SLOTS;
-    let cell = &w.pkt_counts[slot];
-    let pkts = cell.get().wrapping_add(1);
-    cell.set(pkts);
     let pkts = u32::from(pkts);
     let due = if forcing && t.from != t.to {
         true
