@@ -1,6 +1,6 @@
 //! Shared helpers of the engine integration tests: frames built with rvs-wire's
 //! emitters, a worker runner with headroom, engines with a few services.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub use core::net::{IpAddr, Ipv4Addr};
 pub use rvs_core::engine::{Engine, EngineConfig, FullNatPool, Worker};
