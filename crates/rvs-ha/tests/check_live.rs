@@ -186,7 +186,7 @@ async fn http_status_and_digest_mismatches_are_failures() {
     // 503 accepted by status_code, and no digest: up.
     let conf = format!(
         "virtual_server 10.99.0.3 80 {{\n delay_loop 0.5\n alpha\n real_server 127.0.0.1 {} {{\n\
-         HTTP_GET {{\n url {{\n path /\n status_code 500-504\n }}\n connect_timeout 1\n warmup 0\n }}\n }}\n}}\n",
+         HTTP_GET {{\n url {{\n path /\n status_code 500-504\n regex \"^heal+thy$\"\n }}\n url {{\n path /x\n status_code 503\n regex sick\n regex_no_match\n }}\n connect_timeout 1\n warmup 0\n }}\n }}\n}}\n",
         a.port()
     );
     let s2 = Scratch::new("http2");

@@ -63,11 +63,14 @@ pub fn build(
             let urls = h
                 .urls
                 .iter()
-                .map(|u| http::UrlProbe {
-                    check: u.clone(),
-                    host: host_of(u),
+                .map(|u| {
+                    Ok(http::UrlProbe {
+                        check: u.clone(),
+                        regex: u.regex.as_ref().map(|r| r.compile()).transpose()?,
+                        host: host_of(u),
+                    })
                 })
-                .collect();
+                .collect::<Result<Vec<_>, String>>()?;
             let tls = if h.tls {
                 let sni = h
                     .sni_name

@@ -15,6 +15,8 @@ const MAX_RESPONSE: usize = 4 << 20;
 
 pub struct UrlProbe {
     pub check: UrlCheck,
+    /// The compiled `regex` of the url.
+    pub regex: Option<regex::bytes::Regex>,
     /// The Host header.
     pub host: String,
 }
@@ -80,6 +82,19 @@ impl HttpGet {
             let got: [u8; 16] = Md5::digest(&resp.body).into();
             if got != want {
                 return Err(format!("digest {} does not match", hex(&got)));
+            }
+        }
+        if let (Some(spec), Some(re)) = (&u.check.regex, &u.regex) {
+            if !spec.passes(re, &resp.body) {
+                return Err(format!(
+                    "body {} regex '{}'",
+                    if spec.no_match {
+                        "matches"
+                    } else {
+                        "does not match"
+                    },
+                    spec.pattern
+                ));
             }
         }
         Ok(())

@@ -4,7 +4,7 @@
 use super::lvs::timing;
 use super::model::{
     CheckerConfig, CheckerKind, ConnOpts, DnsType, HexPattern, HttpCheck, HttpVersion, MiscCheck,
-    Timing, UdpCheck, UrlCheck,
+    Timing, UdpCheck, UrlCheck, UrlRegex, REGEX_OPTIONS,
 };
 use super::tree::Node;
 use super::values::Ctx;
@@ -261,10 +261,19 @@ fn dns_name_ok(s: &str) -> bool {
 
 fn url(node: &Node, cx: &mut Ctx<'_>) -> Option<UrlCheck> {
     let block = cx.block(node)?;
+    let mut regex = UrlRegex {
+        pattern: String::new(),
+        no_match: false,
+        options: Vec::new(),
+        min_offset: 0,
+        max_offset: None,
+    };
+    let mut regex_loc = None;
     let mut u = UrlCheck {
         path: String::new(),
         digest: None,
         status_codes: Vec::new(),
+        regex: None,
         virtualhost: None,
     };
     for n in block {
@@ -289,14 +298,46 @@ fn url(node: &Node, cx: &mut Ctx<'_>) -> Option<UrlCheck> {
                 }
             }
             "virtualhost" => u.virtualhost = cx.arg(n, 0).map(str::to_string),
-            "regex" | "regex_no_match" | "regex_options" | "regex_stack" | "regex_min_offset"
-            | "regex_max_offset" | "tls_compliant" => cx.unsupported(n, "url"),
+            "regex" => {
+                if let Some(p) = cx.arg(n, 0) {
+                    regex.pattern = p.to_string();
+                    regex_loc = Some(n.loc.clone());
+                }
+            }
+            "regex_no_match" => regex.no_match = true,
+            "regex_options" => {
+                for o in n.args() {
+                    if REGEX_OPTIONS.contains(&o.as_str()) {
+                        regex.options.push(o.clone());
+                    } else {
+                        cx.diags.warn(
+                            &n.loc,
+                            format!("regex option '{o}' is not implemented by rvs; ignored"),
+                        );
+                    }
+                }
+            }
+            "regex_min_offset" => {
+                regex.min_offset = cx.uint(n, 0, 0, u32::MAX as u64).unwrap_or(0) as usize
+            }
+            "regex_max_offset" => {
+                regex.max_offset = cx.uint(n, 0, 0, u32::MAX as u64).map(|v| v as usize)
+            }
+            "regex_stack" | "tls_compliant" => cx.unsupported(n, "url"),
             _ => cx.unknown(n, "url"),
         }
     }
     if u.path.is_empty() {
         cx.diags.error(&node.loc, "url needs a path");
         return None;
+    }
+    if let Some(loc) = regex_loc {
+        // Patterns are Rust regex syntax, close to PCRE2 without look-around or
+        // back-references; one that does not compile is a configuration error.
+        match regex.compile() {
+            Ok(_) => u.regex = Some(regex),
+            Err(e) => cx.diags.error(&loc, format!("invalid regex: {e}")),
+        }
     }
     Some(u)
 }

@@ -80,6 +80,62 @@ pub struct UrlCheck {
     /// Inclusive ranges; empty = 200-299.
     pub status_codes: Vec<(u16, u16)>,
     pub virtualhost: Option<String>,
+    pub regex: Option<UrlRegex>,
+}
+
+/// `regex` of a url: the body must match (or, with `regex_no_match`, must not).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlRegex {
+    pub pattern: String,
+    pub no_match: bool,
+    /// keepalived's (PCRE2) option names that rvs maps onto Rust regex flags.
+    pub options: Vec<String>,
+    /// The match must start at or after this offset in the body...
+    pub min_offset: usize,
+    /// ...and at or before this one.
+    pub max_offset: Option<usize>,
+}
+
+/// The PCRE2 options of `regex_options` that have a Rust regex equivalent.
+pub const REGEX_OPTIONS: &[&str] = &[
+    "caseless",
+    "multiline",
+    "dotall",
+    "extended",
+    "ungreedy",
+    "utf",
+    "never_utf",
+    "ucp",
+    "dollar_endonly",
+    "no_auto_capture",
+];
+
+impl UrlRegex {
+    pub fn compile(&self) -> Result<regex::bytes::Regex, String> {
+        let mut b = regex::bytes::RegexBuilder::new(&self.pattern);
+        b.unicode(false);
+        for o in &self.options {
+            match o.as_str() {
+                "caseless" => b.case_insensitive(true),
+                "multiline" => b.multi_line(true),
+                "dotall" => b.dot_matches_new_line(true),
+                "extended" => b.ignore_whitespace(true),
+                "ungreedy" => b.swap_greed(true),
+                "utf" | "ucp" => b.unicode(true),
+                _ => &mut b,
+            };
+        }
+        b.build().map_err(|e| e.to_string())
+    }
+
+    /// Whether `body` passes: a match within the offsets, or none with `no_match`.
+    pub fn passes(&self, re: &regex::bytes::Regex, body: &[u8]) -> bool {
+        let start = self.min_offset.min(body.len());
+        let found = re
+            .find_iter(&body[start..])
+            .any(|m| self.max_offset.is_none_or(|max| start + m.start() <= max));
+        found != self.no_match
+    }
 }
 
 impl UrlCheck {
@@ -161,4 +217,41 @@ pub struct UdpCheck {
     pub require_reply: Option<Option<HexPattern>>,
     pub min_reply_length: usize,
     pub max_reply_length: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn re(pattern: &str, options: &[&str]) -> UrlRegex {
+        UrlRegex {
+            pattern: pattern.to_string(),
+            no_match: false,
+            options: options.iter().map(|s| s.to_string()).collect(),
+            min_offset: 0,
+            max_offset: None,
+        }
+    }
+
+    #[test]
+    fn regex_match_offsets_and_reverse() {
+        let mut r = re("ok", &[]);
+        let c = r.compile().unwrap();
+        assert!(r.passes(&c, b"all ok"));
+        assert!(!r.passes(&c, b"all OK"));
+        r.no_match = true;
+        assert!(!r.passes(&c, b"all ok"));
+        assert!(r.passes(&c, b"failed"));
+        let mut r = re("ok", &["caseless"]);
+        let c = r.compile().unwrap();
+        assert!(r.passes(&c, b"all OK"));
+        // The match must start within [min_offset, max_offset].
+        r.min_offset = 5;
+        assert!(!r.passes(&c, b"all ok"));
+        r.min_offset = 0;
+        r.max_offset = Some(2);
+        assert!(!r.passes(&c, b"all ok"));
+        assert!(r.passes(&c, b"okay"));
+        assert!(re("(", &[]).compile().is_err());
+    }
 }
