@@ -26,7 +26,13 @@
 //! inserted: the engine forwards the packet and only counts it in the stats.
 //!
 //! What the sync daemon needs is in [`Conn`] (export, through
-//! [`ConnTable::for_each`]) and [`NewConn`] with [`SyncedState`] (import).
+//! [`ConnTable::for_each`]: protocol, the three endpoints, fwmark, kernel flag bits,
+//! state number, timeout) and [`ConnTable::sync_apply`] with a [`NewConn`] carrying a
+//! [`SyncedState`] (import, with the kernel's update rules).
+//!
+//! Not implemented: the `secure_tcp` (anti-DoS) state tables and the `drop_entry` /
+//! `drop_packet` defenses, which react to kernel memory pressure; a full table refuses
+//! new connections instead (see [`ConnTable`]).
 
 mod entry;
 mod key;

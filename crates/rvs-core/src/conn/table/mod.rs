@@ -64,6 +64,9 @@ pub struct ConnTable {
     per_shard: usize,
     max_entries: usize,
     hasher: DefaultHashBuilder,
+    /// A second, independent seed for shard selection: sharing the index hasher would
+    /// correlate the shard bits with the index tag bits.
+    shard_hasher: DefaultHashBuilder,
     timeouts: TimeoutTable,
     hook: Option<ExpiryHook>,
     len: AtomicUsize,
@@ -124,6 +127,7 @@ impl ConnTable {
             per_shard,
             max_entries: config.max_entries,
             hasher: DefaultHashBuilder::default(),
+            shard_hasher: DefaultHashBuilder::default(),
             timeouts: TimeoutTable::default(),
             hook,
             len: AtomicUsize::new(0),
@@ -161,7 +165,7 @@ impl ConnTable {
     /// The shard of a client endpoint (also of a FULLNAT local endpoint).
     pub fn shard_of(&self, addr: core::net::IpAddr, port: u16) -> usize {
         let a = RawAddr::from_ip(addr);
-        self.shard_from_hash(self.hasher.hash_one((a.bytes, a.v6, port)))
+        self.shard_from_hash(self.shard_hasher.hash_one((a.bytes, a.v6, port)))
     }
 
     /// Look up the connection of a client → virtual packet. Expired entries are removed

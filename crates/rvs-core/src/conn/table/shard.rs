@@ -83,7 +83,7 @@ impl ConnTable {
     }
 
     pub(super) fn shard_of_raw(&self, bytes: [u8; 16], v6: bool, port: u16) -> usize {
-        self.shard_from_hash(self.hasher.hash_one((bytes, v6, port)))
+        self.shard_from_hash(self.shard_hasher.hash_one((bytes, v6, port)))
     }
 
     pub(super) fn in_shard(&self, k: &RawInKey) -> usize {
