@@ -338,3 +338,52 @@ fn sctp_timeouts_and_activity() {
         .filter(|s| s.is_active())
         .eq([S::Established].iter()));
 }
+
+fn check_tcp_secure(table: TcpTable, rows: &[(TcpState, [TcpState; 4])]) {
+    let flags = [
+        TcpFlags::SYN,
+        TcpFlags::from_bits(0x01),
+        TcpFlags::ACK,
+        TcpFlags::RST,
+    ];
+    for (from, expect) in rows {
+        for (f, want) in flags.iter().zip(expect) {
+            assert_eq!(
+                tcp::next_state_with(true, table, *from, *f),
+                *want,
+                "secure {table:?} {from:?} {f:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn tcp_secure_tables() {
+    use TcpState::SynAck as SA;
+    check_tcp_secure(
+        TcpTable::Input,
+        &[
+            (NO, [SR, CL, ES, CL]),
+            (ES, [ES, CW, ES, CL]),
+            (SR, [SR, TW, SR, SR]),
+            (SA, [SA, SA, SA, CL]),
+        ],
+    );
+    check_tcp_secure(
+        TcpTable::Output,
+        &[
+            (NO, [SS, TW, ES, CL]),
+            (SR, [SA, TW, ES, CL]),
+            (SA, [SA, TW, ES, CL]),
+            (TW, [SS, TW, TW, TW]),
+        ],
+    );
+    check_tcp_secure(
+        TcpTable::InputOnly,
+        &[
+            (NO, [SA, CL, ES, CL]),
+            (FW, [SA, FW, FW, CL]),
+            (SA, [SA, TW, ES, CL]),
+        ],
+    );
+}

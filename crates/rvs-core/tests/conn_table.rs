@@ -795,3 +795,110 @@ fn listing_rows() {
         (53, 80, 8080)
     );
 }
+
+#[test]
+fn workers_share_the_table_without_losing_accounting() {
+    // Four threads insert, look up in both directions, link to shared templates and
+    // expire, all at once; at the end every counter must be back to zero.
+    let t = Arc::new(table(1 << 14, 8));
+    let d = Arc::new(DestCounters::new(0, 0));
+    let key = |w: u32| InKey {
+        proto: 6,
+        client: Endpoint::new(IpAddr::from([10, 9, w as u8, 0]), 0),
+        virt: ep("10.0.0.100:80"),
+    };
+    // One template per worker, controlling that worker's connections.
+    let mut tpls = Vec::new();
+    for w in 0..4u32 {
+        let k = key(w);
+        let mut tn =
+            NewConn::scheduled(6, k.client, k.virt, ep("10.0.2.11:80"), ForwardMethod::Masq);
+        tn.template = true;
+        tn.timeout_ms = Some(1_000);
+        tn.counters = Some(d.clone());
+        tpls.push(t.insert(tn, secs(0)).unwrap().id);
+    }
+    let handles: Vec<_> = (0..4u32)
+        .map(|w| {
+            let (t, d, tpl) = (t.clone(), d.clone(), tpls[w as usize]);
+            std::thread::spawn(move || {
+                for i in 0..5_000u32 {
+                    let now = Instant::from_millis(u64::from(i));
+                    let client = Endpoint::new(
+                        IpAddr::from([10, 8, w as u8, (i % 200) as u8]),
+                        1024 + (i / 200) as u16,
+                    );
+                    let mut n = NewConn::scheduled(
+                        6,
+                        client,
+                        ep("10.0.0.100:80"),
+                        ep("10.0.2.11:8080"),
+                        ForwardMethod::Masq,
+                    );
+                    n.counters = Some(d.clone());
+                    n.control = Some(tpl);
+                    let c = t.insert(n, now).expect("room");
+                    t.on_packet(c.id, Direction::In, tcp(SYN), now).unwrap();
+                    let out = OutKey {
+                        proto: 6,
+                        server: ep("10.0.2.11:8080"),
+                        client,
+                    };
+                    assert!(t.process_out(&out, tcp(SYNACK), now).is_some());
+                    if i % 3 == 0 {
+                        assert!(t.expire_now(c.id));
+                    }
+                    t.expire(now, 64);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let s = d.snapshot();
+    assert_eq!(s.persistent, 4);
+    assert_eq!(u64::from(s.active + s.inactive), t.len() as u64 - 4);
+    // Everything ends: SYN_RECV entries time out after 60 s, then the templates.
+    t.expire(secs(100), 1 << 20);
+    t.expire(secs(1000), 1 << 20);
+    assert!(t.is_empty(), "{} left", t.len());
+    assert_eq!(d.snapshot(), Default::default());
+}
+
+#[test]
+fn secure_tcp_waits_for_the_server_before_established() {
+    let t = table(64, 1);
+    t.set_secure_tcp(true);
+    let d = Arc::new(DestCounters::new(0, 0));
+    let c = t
+        .insert(new_conn(6, "10.1.11.1:1", ForwardMethod::Masq, &d), secs(0))
+        .unwrap();
+    let k = in_key(6, "10.1.11.1:1");
+    let out = OutKey {
+        proto: 6,
+        server: ep("10.0.2.11:8080"),
+        client: ep("10.1.11.1:1"),
+    };
+    let step = |dir, bits| match dir {
+        Direction::In => t.process_in(&k, tcp(bits), secs(0)).unwrap().0.state.name(),
+        Direction::Out => t
+            .process_out(&out, tcp(bits), secs(0))
+            .unwrap()
+            .0
+            .state
+            .name(),
+    };
+    assert_eq!(t.get(c.id).unwrap().state.name(), "NONE");
+    assert_eq!(step(Direction::In, SYN), "SYN_RECV");
+    assert_eq!(
+        step(Direction::In, ACK),
+        "SYN_RECV",
+        "a client ACK alone proves nothing"
+    );
+    assert_eq!(step(Direction::Out, SYNACK), "SYNACK");
+    assert_eq!(step(Direction::In, ACK), "SYNACK");
+    assert_eq!(step(Direction::Out, ACK), "ESTABLISHED");
+    t.set_secure_tcp(false);
+    assert!(!t.secure_tcp());
+}

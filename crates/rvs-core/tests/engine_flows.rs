@@ -59,6 +59,15 @@ fn nat_rewrites_both_ways_with_valid_checksums() {
         run(&mut w, &bad, t(3)).0,
         Verdict::Drop(DropReason::BadChecksum)
     );
+    // A corrupted SYN creates nothing.
+    let mut bad_syn = tcp_frame((v4(CIP), 40999), (v4(VIP), 80), SYN, b"");
+    let n = bad_syn.len();
+    bad_syn[n - 1] ^= 0x5a;
+    assert_eq!(
+        run(&mut w, &bad_syn, t(4)).0,
+        Verdict::Drop(DropReason::BadChecksum)
+    );
+    assert_eq!(e.conn_count(), 1);
 }
 
 #[test]

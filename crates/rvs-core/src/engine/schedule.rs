@@ -34,6 +34,14 @@ impl Worker {
                 0
             }
         };
+        // Only a packet whose checksums verify may create state: a flood of corrupted
+        // SYNs costs a checksum each, never a table entry.
+        if !frame.checksum_verified() {
+            if !rvs_wire::packet::verify_checksums(frame.bytes(), ip) {
+                return Verdict::Drop(DropReason::BadChecksum);
+            }
+            frame.set_checksum_verified(true);
+        }
         let Some((dest, control)) = self.pick_dest(l4, svc, fwmark, now) else {
             return Verdict::Drop(DropReason::NoDestination);
         };
