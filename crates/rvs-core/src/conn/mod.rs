@@ -30,9 +30,10 @@
 //! state number, timeout) and [`ConnTable::sync_apply`] with a [`NewConn`] carrying a
 //! [`SyncedState`] (import, with the kernel's update rules).
 //!
-//! Not implemented: the `secure_tcp` (anti-DoS) state tables and the `drop_entry` /
-//! `drop_packet` defenses, which react to kernel memory pressure; a full table refuses
-//! new connections instead (see [`ConnTable`]).
+//! Not implemented: the `drop_entry` / `drop_packet` defenses, which react to kernel
+//! memory pressure; a full table refuses new connections instead (see [`ConnTable`]).
+//! The `secure_tcp` tables are there ([`ConnTable::set_secure_tcp`]); deciding when to
+//! turn them on in the automatic modes is left to the caller.
 
 mod entry;
 mod key;
@@ -47,7 +48,8 @@ pub use entry::{Conn, ConnFlags, ConnId, NewConn, SyncedState};
 pub use key::{Endpoint, InKey, OutKey};
 pub use load::{DestCounters, LoadKind, LoadSnapshot};
 pub use state::{
-    apply as apply_packet, Activity, ConnState, Direction, PacketEvent, TimeoutTable, Transition,
+    apply as apply_packet, apply_with as apply_packet_with, Activity, ConnState, Direction,
+    PacketEvent, TimeoutTable, Transition,
 };
 pub use table::{
     ConfigError, ConnTable, ConnTableConfig, ExpiryHook, InsertError, SyncOutcome, TableCounters,

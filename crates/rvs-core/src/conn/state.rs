@@ -187,6 +187,18 @@ pub fn apply(
     dir: Direction,
     event: PacketEvent,
 ) -> Transition {
+    apply_with(false, state, no_output, inactive, dir, event)
+}
+
+/// [`apply`] with the `secure_tcp` TCP tables when `secure_tcp` is set.
+pub fn apply_with(
+    secure_tcp: bool,
+    state: ConnState,
+    no_output: bool,
+    inactive: bool,
+    dir: Direction,
+    event: PacketEvent,
+) -> Transition {
     let (table, cleared_no_output) = match (dir, no_output) {
         (Direction::Out, true) => (TcpTable::Output, true),
         (Direction::Out, false) => (TcpTable::Output, false),
@@ -194,7 +206,9 @@ pub fn apply(
         (Direction::In, false) => (TcpTable::Input, false),
     };
     let to = match (state, event) {
-        (ConnState::Tcp(s), PacketEvent::Tcp(f)) => ConnState::Tcp(tcp::next_state(table, s, f)),
+        (ConnState::Tcp(s), PacketEvent::Tcp(f)) => {
+            ConnState::Tcp(tcp::next_state_with(secure_tcp, table, s, f))
+        }
         (ConnState::Sctp(s), PacketEvent::Sctp(e)) => {
             ConnState::Sctp(sctp::next_state(table, s, e))
         }

@@ -10,7 +10,10 @@
 //!
 //! Active states (counted in a real server's ActiveConn) follow Linux 6.1's
 //! `tcp_state_active_table`: ESTABLISHED, SYN_SENT, SYN_RECV and SYNACK.
-//! The `secure_tcp` (anti-DoS) tables are not implemented.
+//!
+//! With `secure_tcp` on, the kernel switches to a second set of tables (`tcp_states_dos`)
+//! in which a client's SYN leads to SYNACK and only the server's reply makes the
+//! connection look established, so spoofed SYN floods stay short-lived.
 
 /// The eleven TCP states of IPVS, in the kernel's numbering (`IP_VS_TCP_S_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -186,7 +189,7 @@ const ROW_RST: usize = 3;
 
 use TcpState::{
     Close as CL, CloseWait as CW, Established as ES, FinWait as FW, LastAck as LA, Listen as LI,
-    SynRecv as SR, SynSent as SS, TimeWait as TW,
+    SynAck as SA, SynRecv as SR, SynSent as SS, TimeWait as TW,
 };
 
 type Rows = [[TcpState; TcpState::COUNT]; 4];
@@ -214,12 +217,47 @@ const INPUT_ONLY: Rows = [
     /* rst */ [CL, CL, CL, SR, CL, CL, CL, CL, LA, LI, CL],
 ];
 
+// The `secure_tcp` tables (`tcp_states_dos`).
+const INPUT_DOS: Rows = [
+    /* syn */ [SR, ES, ES, SR, SR, SR, SR, SR, SR, SR, SA],
+    /* fin */ [CL, CW, SS, TW, TW, TW, CL, CW, LA, LI, SA],
+    /* ack */ [ES, ES, SS, SR, FW, TW, CL, CW, CL, LI, SA],
+    /* rst */ [CL, CL, CL, SR, CL, CL, CL, CL, LA, LI, CL],
+];
+
+const OUTPUT_DOS: Rows = [
+    /* syn */ [SS, ES, SS, SA, SS, SS, SS, SS, SS, LI, SA],
+    /* fin */ [TW, FW, SS, TW, FW, TW, CL, TW, LA, LI, TW],
+    /* ack */ [ES, ES, SS, ES, FW, TW, CL, CW, LA, ES, ES],
+    /* rst */ [CL, CL, SS, CL, CL, TW, CL, CL, CL, CL, CL],
+];
+
+const INPUT_ONLY_DOS: Rows = [
+    /* syn */ [SA, ES, ES, SR, SA, SA, SA, SA, SA, SA, SA],
+    /* fin */ [CL, FW, SS, TW, FW, TW, CL, CW, LA, LI, TW],
+    /* ack */ [ES, ES, SS, ES, FW, TW, CL, CW, CL, LI, ES],
+    /* rst */ [CL, CL, CL, SR, CL, CL, CL, CL, LA, LI, CL],
+];
+
 /// The next state for a packet with `flags` seen through `table` in state `from`.
 pub const fn next_state(table: TcpTable, from: TcpState, flags: TcpFlags) -> TcpState {
-    let rows = match table {
-        TcpTable::Input => &INPUT,
-        TcpTable::Output => &OUTPUT,
-        TcpTable::InputOnly => &INPUT_ONLY,
+    next_state_with(false, table, from, flags)
+}
+
+/// Like [`next_state`], with the `secure_tcp` tables when `secure` is set.
+pub const fn next_state_with(
+    secure: bool,
+    table: TcpTable,
+    from: TcpState,
+    flags: TcpFlags,
+) -> TcpState {
+    let rows = match (secure, table) {
+        (false, TcpTable::Input) => &INPUT,
+        (false, TcpTable::Output) => &OUTPUT,
+        (false, TcpTable::InputOnly) => &INPUT_ONLY,
+        (true, TcpTable::Input) => &INPUT_DOS,
+        (true, TcpTable::Output) => &OUTPUT_DOS,
+        (true, TcpTable::InputOnly) => &INPUT_ONLY_DOS,
     };
     match flags.row() {
         Some(r) => rows[r][from as usize],

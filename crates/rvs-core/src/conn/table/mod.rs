@@ -53,7 +53,7 @@ use crate::model::{ForwardMethod, Timeouts};
 use crate::time::Instant;
 use core::fmt;
 use core::hash::BuildHasher;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use hashbrown::{DefaultHashBuilder, HashTable};
 use std::sync::Mutex;
 
@@ -67,6 +67,8 @@ pub struct ConnTable {
     /// A second, independent seed for shard selection: sharing the index hasher would
     /// correlate the shard bits with the index tag bits.
     shard_hasher: DefaultHashBuilder,
+    /// `secure_tcp`: use the anti-DoS TCP tables.
+    secure_tcp: AtomicBool,
     timeouts: TimeoutTable,
     hook: Option<ExpiryHook>,
     len: AtomicUsize,
@@ -128,6 +130,7 @@ impl ConnTable {
             max_entries: config.max_entries,
             hasher: DefaultHashBuilder::default(),
             shard_hasher: DefaultHashBuilder::default(),
+            secure_tcp: AtomicBool::new(false),
             timeouts: TimeoutTable::default(),
             hook,
             len: AtomicUsize::new(0),
@@ -160,6 +163,18 @@ impl ConnTable {
     /// `--set tcp tcpfin udp` (0 keeps a value).
     pub fn set_timeouts(&self, t: Timeouts) {
         self.timeouts.set(t)
+    }
+
+    /// Switch the TCP state tables to the `secure_tcp` (anti-DoS) ones, or back. The
+    /// kernel's sysctl maps to this as: 3 → on, 0 → off, 1 and 2 → on only while memory
+    /// is short (for rvs: while the table is nearly full, which the caller watches with
+    /// [`ConnTable::len`]).
+    pub fn set_secure_tcp(&self, on: bool) {
+        self.secure_tcp.store(on, Ordering::Relaxed);
+    }
+
+    pub fn secure_tcp(&self) -> bool {
+        self.secure_tcp.load(Ordering::Relaxed)
     }
 
     /// The shard of a client endpoint (also of a FULLNAT local endpoint).
@@ -272,7 +287,8 @@ impl ConnTable {
             match find(self, &inner) {
                 Some(local) if !self.expire_if_due(&mut inner, shard, local, now, &mut unlinks) => {
                     let e = &mut inner.slab[local as usize];
-                    let t = state::apply(
+                    let t = state::apply_with(
+                        self.secure_tcp.load(Ordering::Relaxed),
                         e.state(),
                         e.flags().no_output(),
                         e.flags().is_inactive(),
