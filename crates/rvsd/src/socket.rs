@@ -6,6 +6,7 @@ use std::io;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Whether a peer may use the control socket: root, or the user rvsd runs as (so an
 /// unprivileged rvsd for tests can be driven by the same user). The socket's mode
@@ -126,10 +127,13 @@ impl Drop for ControlSocket {
     }
 }
 
+/// A short name beside `path` (socket paths are limited to 107 bytes, so the
+/// temporary one must not be much longer than the final one).
 fn temp_name(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(format!(".{}.tmp", std::process::id()));
-    PathBuf::from(name)
+    // Unique within the process too: an embedding program may bind several sockets.
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    path.with_file_name(format!(".rvsd-{}-{n}", std::process::id()))
 }
 
 #[cfg(test)]
