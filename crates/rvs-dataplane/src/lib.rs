@@ -5,6 +5,29 @@
 //! AF_PACKET rings, hands them to its [`WorkerProcessor`], resolves the egress of
 //! forwarded frames through the kernel's routes and neighbours, and sends them in
 //! batches. [`Steering`] hides the claimed packets from the kernel.
+//!
+//! Choices, and why:
+//! - Receive: one TPACKET_V3 ring per (worker, interface), bound with `ETH_P_ALL`
+//!   (taps run before the netdev ingress hook, so steering's drop rule does not hide
+//!   frames from us) and `PACKET_IGNORE_OUTGOING` (also on the fanout group, which
+//!   replaces the socket's own hook). Workers share an interface through a hash
+//!   fanout group.
+//! - Frames are copied out of the ring into the worker's own slots, behind
+//!   `headroom` bytes, so the engine rewrites and encapsulates in place and ring
+//!   blocks go back to the kernel at once.
+//! - Each frame carries a virtio-net header: GSO super-frames (TSO from a veth peer
+//!   or a local sender, UDP_SEGMENT) are cut into segments like the kernel's GSO
+//!   would ([`gso`]); partial checksums are finished ([`checksum`]); frames the
+//!   kernel verified are marked so the engine skips verification.
+//! - GRO and LRO are turned off on owned interfaces (logged, restored at shutdown).
+//! - Send: one unbound packet socket per worker, `sendmmsg` batches, each message
+//!   naming its interface.
+//! - Egress: [`neigh`] resolves next hops through the kernel's routes and
+//!   neighbours (NTF_USE to make the kernel resolve unknown ones; frames wait in a
+//!   bounded per-worker queue meanwhile).
+//! - Idle workers spin briefly (yielding), then sleep in `poll()`.
+//! - `nft` runs and offloads are restored in the network namespace `start` ran in,
+//!   whichever thread later updates or stops the data plane.
 
 pub mod afpacket;
 pub mod checksum;
