@@ -1,6 +1,18 @@
 //! Framing of the control protocol: each message is a big-endian u32 length followed
 //! by that many bytes of JSON. A client sends an [`Envelope`], the server answers a
 //! [`Response`] (`Result<Reply, ApiError>`), and so on while the connection lasts.
+//!
+//! The JSON is serde's default shape, so any language can speak it:
+//!
+//! ```text
+//! -> {"version":1,"request":{"DelService":{"Addr":{"proto":"Tcp","addr":"10.0.0.1","port":80}}}}
+//! <- {"Err":{"kind":"NoService","message":"no service TCP 10.0.0.1:80"}}
+//! -> {"version":1,"request":"Flush"}
+//! <- {"Ok":"Done"}
+//! ```
+//!
+//! A request of another protocol version is answered with a `Protocol` error naming
+//! both versions, whatever its body.
 
 use crate::request::{ApiError, Envelope, ErrorKind, Request, Response, PROTOCOL_VERSION};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -157,6 +169,31 @@ mod tests {
         let e = decode_envelope(br#"{"version":1,"request":{"Teleport":7}}"#).unwrap_err();
         assert_eq!(e.kind, ErrorKind::Protocol);
         assert!(e.message.starts_with("malformed request"), "{}", e.message);
+    }
+
+    #[test]
+    fn the_documented_json_is_what_is_sent() {
+        use rvs_core::model::{Protocol, ServiceKey};
+        let key = ServiceKey::Addr {
+            proto: Protocol::Tcp,
+            addr: "10.0.0.1".parse().unwrap(),
+            port: 80,
+        };
+        let frame = encode(&envelope(Request::DelService(key))).unwrap();
+        assert_eq!(
+            std::str::from_utf8(&frame[4..]).unwrap(),
+            r#"{"version":1,"request":{"DelService":{"Addr":{"proto":"Tcp","addr":"10.0.0.1","port":80}}}}"#
+        );
+        let refusal: Response = Err(ApiError::new(
+            ErrorKind::NoService,
+            "no service TCP 10.0.0.1:80",
+        ));
+        assert_eq!(
+            std::str::from_utf8(&encode(&refusal).unwrap()[4..]).unwrap(),
+            r#"{"Err":{"kind":"NoService","message":"no service TCP 10.0.0.1:80"}}"#
+        );
+        let done: Response = Ok(Reply::Done);
+        assert_eq!(&encode(&done).unwrap()[4..], br#"{"Ok":"Done"}"#);
     }
 
     #[test]
