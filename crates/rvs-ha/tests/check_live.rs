@@ -543,3 +543,45 @@ async fn wait_written(p: &std::path::Path, line: bool) -> bool {
     }
     false
 }
+
+#[tokio::test]
+async fn connection_options_bindto_bind_if_and_fwmark_are_applied() {
+    // SO_MARK and SO_BINDTODEVICE need CAP_NET_ADMIN / CAP_NET_RAW.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("note: not root; skipped");
+        return;
+    }
+    let a = free_port();
+    let l = reusable_listener(a);
+    let peers = Arc::new(Mutex::new(Vec::new()));
+    let seen = peers.clone();
+    tokio::spawn(async move {
+        while let Ok((_, peer)) = l.accept().await {
+            seen.lock().unwrap().push(peer);
+        }
+    });
+    let s = Scratch::new("connopts");
+    let conf = format!(
+        "virtual_server 10.99.0.13 80 {{\n protocol TCP\n delay_loop 0.5\n alpha\n real_server 10.99.1.3 80 {{\n\
+         TCP_CHECK {{\n connect_ip 127.0.0.1\n connect_port {}\n bindto 127.0.0.2\n bind_if lo\n fwmark 7\n connect_timeout 1\n warmup 0\n }}\n }}\n}}\n",
+        a.port()
+    );
+    let mut m = start(&s, &conf);
+    assert!(matches!(
+        next_event(&mut m, Duration::from_secs(3)).await,
+        DestEvent::DestUp { .. }
+    ));
+    // The check went to connect_ip:connect_port, from the bindto address.
+    let from = peers.lock().unwrap()[0];
+    assert_eq!(from.ip().to_string(), "127.0.0.2");
+    // A device that does not exist makes the check fail.
+    let s2 = Scratch::new("connopts2");
+    let conf = conf.replace("bind_if lo", "bind_if hcnosuch0");
+    let mut m2 = start(&s2, &conf);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1500), m2.events.recv())
+            .await
+            .is_err(),
+        "a check bound to a missing device must not come up"
+    );
+}

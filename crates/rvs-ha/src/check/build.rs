@@ -29,6 +29,8 @@ pub fn build(
     let endpoint = Endpoint {
         target: SocketAddr::new(addr, port),
         bind,
+        bind_if: c.conn.bind_if.clone(),
+        fwmark: c.conn.fwmark,
     };
     let needs_port = !matches!(c.kind, CheckerKind::Misc(_) | CheckerKind::Ping);
     if needs_port && port == 0 {
@@ -121,8 +123,7 @@ pub fn build(
             config: u.clone(),
         }),
         CheckerKind::Ping => Box::new(ping::PingCheck {
-            target: addr,
-            bind: c.conn.bindto,
+            endpoint: endpoint.clone(),
             connect_timeout: t,
         }),
     };

@@ -65,28 +65,62 @@ pub trait HealthCheck: Send + Sync {
     fn describe(&self) -> String;
 }
 
-/// Where a network checker connects from and to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where a network checker connects from and to, and how its packets are sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
     pub target: SocketAddr,
     /// `bindto`/`bind_port`.
     pub bind: Option<SocketAddr>,
+    /// `bind_if`: SO_BINDTODEVICE.
+    pub bind_if: Option<String>,
+    /// `fwmark`: SO_MARK on every packet of the check.
+    pub fwmark: Option<u32>,
 }
 
 impl Endpoint {
+    pub fn new(target: SocketAddr) -> Endpoint {
+        Endpoint {
+            target,
+            bind: None,
+            bind_if: None,
+            fwmark: None,
+        }
+    }
+
+    /// A non-blocking socket with the endpoint's options applied and bound.
+    fn socket(
+        &self,
+        ty: socket2::Type,
+        proto: socket2::Protocol,
+    ) -> Result<socket2::Socket, String> {
+        let domain = socket2::Domain::for_address(self.target);
+        let s =
+            socket2::Socket::new(domain, ty, Some(proto)).map_err(|e| format!("socket: {e}"))?;
+        s.set_nonblocking(true).map_err(|e| e.to_string())?;
+        if let Some(ifn) = &self.bind_if {
+            s.bind_device(Some(ifn.as_bytes()))
+                .map_err(|e| format!("bind_if {ifn}: {e}"))?;
+        }
+        if let Some(mark) = self.fwmark {
+            s.set_mark(mark)
+                .map_err(|e| format!("fwmark {mark}: {e}"))?;
+        }
+        if let Some(b) = self.bind {
+            if ty == socket2::Type::STREAM {
+                s.set_reuse_address(true).map_err(|e| e.to_string())?;
+            }
+            s.bind(&b.into()).map_err(|e| format!("bind {b}: {e}"))?;
+        }
+        Ok(s)
+    }
+
     /// A TCP connection to the target within `timeout`.
     pub async fn connect_tcp(
         &self,
         timeout: core::time::Duration,
     ) -> Result<tokio::net::TcpStream, String> {
-        let sock = match self.target {
-            SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
-            SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
-        }
-        .map_err(|e| format!("socket: {e}"))?;
-        if let Some(b) = self.bind {
-            sock.bind(b).map_err(|e| format!("bind {b}: {e}"))?;
-        }
+        let s = self.socket(socket2::Type::STREAM, socket2::Protocol::TCP)?;
+        let sock = tokio::net::TcpSocket::from_std_stream(std::net::TcpStream::from(s));
         match tokio::time::timeout(timeout, sock.connect(self.target)).await {
             Ok(Ok(s)) => Ok(s),
             Ok(Err(e)) => Err(format!("connect to {}: {e}", self.target)),
@@ -96,18 +130,31 @@ impl Endpoint {
 
     /// A UDP socket connected to the target (so ICMP errors come back as errors).
     pub async fn connect_udp(&self) -> Result<tokio::net::UdpSocket, String> {
-        let local: SocketAddr = match (self.bind, self.target) {
-            (Some(b), _) => b,
-            (None, SocketAddr::V4(_)) => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
-            (None, SocketAddr::V6(_)) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
-        };
-        let s = tokio::net::UdpSocket::bind(local)
-            .await
-            .map_err(|e| format!("bind {local}: {e}"))?;
+        let s = self.socket(socket2::Type::DGRAM, socket2::Protocol::UDP)?;
+        let s = tokio::net::UdpSocket::from_std(std::net::UdpSocket::from(s))
+            .map_err(|e| e.to_string())?;
         s.connect(self.target)
             .await
             .map_err(|e| format!("connect {}: {e}", self.target))?;
         Ok(s)
+    }
+
+    /// An ICMP socket connected to the target: an unprivileged datagram socket when
+    /// net.ipv4.ping_group_range allows it, else a raw one (root). The bool says raw.
+    pub fn connect_icmp(&self) -> Result<(tokio::net::UdpSocket, bool), String> {
+        let proto = match self.target {
+            SocketAddr::V4(_) => socket2::Protocol::ICMPV4,
+            SocketAddr::V6(_) => socket2::Protocol::ICMPV6,
+        };
+        let (s, raw) = match self.socket(socket2::Type::DGRAM, proto) {
+            Ok(s) => (s, false),
+            Err(_) => (self.socket(socket2::Type::RAW, proto)?, true),
+        };
+        s.connect(&SocketAddr::new(self.target.ip(), 0).into())
+            .map_err(|e| format!("connect: {e}"))?;
+        let s = tokio::net::UdpSocket::from_std(std::net::UdpSocket::from(s))
+            .map_err(|e| e.to_string())?;
+        Ok((s, raw))
     }
 }
 

@@ -2,16 +2,12 @@
 //! unprivileged ICMP datagram socket when net.ipv4.ping_group_range allows it, else a
 //! raw socket (root).
 
+use super::{random_u64, Endpoint, HealthCheck, Outcome, ProbeFuture};
 use core::time::Duration;
-use std::net::{IpAddr, SocketAddr};
-
-use socket2::{Domain, Protocol, Socket, Type};
-
-use super::{random_u64, HealthCheck, Outcome, ProbeFuture};
 
 pub struct PingCheck {
-    pub target: IpAddr,
-    pub bind: Option<IpAddr>,
+    /// The port of the target is not used.
+    pub endpoint: Endpoint,
     pub connect_timeout: Duration,
 }
 
@@ -20,42 +16,24 @@ impl HealthCheck for PingCheck {
         Box::pin(async move {
             match tokio::time::timeout(self.connect_timeout, self.echo()).await {
                 Ok(Ok(())) => Outcome::Up,
-                Ok(Err(e)) => Outcome::Down(format!("PING {}: {e}", self.target)),
-                Err(_) => Outcome::Down(format!("PING {}: no echo reply", self.target)),
+                Ok(Err(e)) => Outcome::Down(format!("PING {}: {e}", self.endpoint.target.ip())),
+                Err(_) => {
+                    Outcome::Down(format!("PING {}: no echo reply", self.endpoint.target.ip()))
+                }
             }
         })
     }
 
     fn describe(&self) -> String {
-        format!("PING_CHECK {}", self.target)
+        format!("PING_CHECK {}", self.endpoint.target.ip())
     }
 }
 
 impl PingCheck {
     async fn echo(&self) -> Result<(), String> {
-        let v4 = self.target.is_ipv4();
-        let (domain, proto, request, reply) = if v4 {
-            (Domain::IPV4, Protocol::ICMPV4, 8u8, 0u8)
-        } else {
-            (Domain::IPV6, Protocol::ICMPV6, 128, 129)
-        };
-        let (sock, raw) = match Socket::new(domain, Type::DGRAM, Some(proto)) {
-            Ok(s) => (s, false),
-            Err(_) => (
-                Socket::new(domain, Type::RAW, Some(proto))
-                    .map_err(|e| format!("ICMP socket: {e}"))?,
-                true,
-            ),
-        };
-        sock.set_nonblocking(true).map_err(|e| e.to_string())?;
-        if let Some(b) = self.bind {
-            sock.bind(&SocketAddr::new(b, 0).into())
-                .map_err(|e| format!("bind: {e}"))?;
-        }
-        sock.connect(&SocketAddr::new(self.target, 0).into())
-            .map_err(|e| format!("connect: {e}"))?;
-        let sock = tokio::net::UdpSocket::from_std(std::net::UdpSocket::from(sock))
-            .map_err(|e| e.to_string())?;
+        let v4 = self.endpoint.target.is_ipv4();
+        let (request, reply) = if v4 { (8u8, 0u8) } else { (128, 129) };
+        let (sock, raw) = self.endpoint.connect_icmp()?;
         let r = random_u64();
         let (id, seq) = (r as u16, (r >> 16) as u16);
         let mut pkt = vec![request, 0, 0, 0];

@@ -141,13 +141,7 @@ fn conn_opt(n: &Node, co: &mut ConnOpts, cx: &mut Ctx<'_>) -> bool {
         "bindto" | "bind_to" => co.bindto = cx.ip(n, 0).or(co.bindto),
         "bind_port" => co.bind_port = cx.port(n, 0).or(co.bind_port),
         "bind_if" => co.bind_if = cx.arg(n, 0).map(str::to_string),
-        "fwmark" => {
-            co.fwmark = cx.uint(n, 0, 0, u32::MAX as u64).map(|v| v as u32);
-            cx.diags.warn(
-                &n.loc,
-                "checker 'fwmark' is not implemented by rvs; checks are sent unmarked",
-            );
-        }
+        "fwmark" => co.fwmark = cx.uint(n, 0, 0, u32::MAX as u64).map(|v| v as u32),
         _ => return false,
     }
     true
