@@ -2,10 +2,11 @@
 //!
 //! Layout. The table has a power-of-two number of shards, each behind its own mutex
 //! (held for a few hundred nanoseconds at most; no global lock is ever taken per
-//! packet). A shard owns a slab of fixed-size entries reserved up front, a free list,
-//! and one `hashbrown::HashTable<u32>` index holding, for each entry, its in-key and
-//! (NAT/FULLNAT) its out-key. The index is reserved at four times the shard's capacity
-//! so it never grows (and rehashes in place at worst): inserting never allocates.
+//! packet). A shard owns a slab of fixed-size entries (two cache lines each) reserved up
+//! front, a free list, and one index of cache-line buckets holding, for each entry, its
+//! in-key and (NAT/FULLNAT) its out-key (see `index.rs`). Nothing grows after
+//! construction: the packet path never allocates, and a lookup costs one bucket read
+//! plus one entry read.
 //!
 //! Sharding. A connection lives in the shard of its client endpoint, which both of its
 //! keys contain (the source of client packets, the destination of NAT replies), so one
@@ -29,6 +30,7 @@
 //! in the kernel.
 
 mod config;
+mod index;
 mod shard;
 mod slot;
 mod sync;
@@ -54,7 +56,8 @@ use crate::time::Instant;
 use core::fmt;
 use core::hash::BuildHasher;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use hashbrown::{DefaultHashBuilder, HashTable};
+use hashbrown::DefaultHashBuilder;
+use index::BucketIndex;
 use std::sync::Mutex;
 
 /// The connection table. Shared by every worker (`&ConnTable` is `Sync`).
@@ -112,9 +115,8 @@ impl ConnTable {
                 inner: Mutex::new(ShardInner {
                     slab: Vec::with_capacity(per_shard),
                     free: Vec::with_capacity(per_shard),
-                    // Twice the most keys a full shard holds (two per entry), plus slack: hashbrown
-                    // then always rehashes in place (no allocation) when tombstones pile up.
-                    index: HashTable::with_capacity(per_shard * 4 + 16),
+                    // At most two keys per entry (in and out).
+                    index: BucketIndex::with_capacity(per_shard * 2),
                     len: 0,
                     cursor: 0,
                     inserted: 0,
@@ -440,14 +442,12 @@ impl ConnTable {
                     cnt.bind(e.load_kind());
                 }
                 let conn = e.to_conn(self.id_of(shard, local, gen));
-                let ShardInner { slab, index, .. } = &mut *inner;
                 let hin = self.hasher.hash_one(kin);
-                index.insert_unique(hin, local << 1, |&v| self.hash_index(v, slab));
-                if replies {
-                    let hout = self.hasher.hash_one(slab[local as usize].out_key());
-                    index
-                        .insert_unique(hout, (local << 1) | OUT_BIT, |&v| self.hash_index(v, slab));
-                }
+                let hout = replies.then(|| self.hasher.hash_one(e.out_key()));
+                // Cannot fail: a shard holds at most `per_shard` entries of two keys each.
+                let indexed = inner.index.insert(hin, local << 1)
+                    && hout.is_none_or(|h| inner.index.insert(h, (local << 1) | OUT_BIT));
+                debug_assert!(indexed, "index sized for two keys per entry");
                 inner.len += 1;
                 inner.inserted += 1;
                 self.len.fetch_add(1, Ordering::Relaxed);
@@ -618,9 +618,7 @@ impl ConnTable {
             let inner = self.lock(shard);
             total += inner.slab.capacity() * core::mem::size_of::<Entry>();
             total += inner.free.capacity() * 4;
-            // hashbrown: one u32 and one control byte per bucket.
-            let buckets = (inner.index.capacity() * 8).div_ceil(7).next_power_of_two();
-            total += buckets * 5;
+            total += inner.index.reserved_bytes();
         }
         total
     }

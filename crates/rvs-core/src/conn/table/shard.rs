@@ -2,6 +2,7 @@
 //! removal with unbinding, expiry and reclaim. Every function here runs with the
 //! shard's lock held, except the control-link upkeep which runs after it is released.
 
+use super::index::BucketIndex;
 use super::slot::{
     Entry, RawInKey, RawOutKey, EXPIRE_LATER_MS, IN_HASHED, LIVE, NO_SLOT, OUT_BIT, OUT_HASHED,
 };
@@ -10,13 +11,12 @@ use crate::conn::entry::ConnId;
 use crate::time::Instant;
 use core::hash::BuildHasher;
 use core::sync::atomic::Ordering;
-use hashbrown::HashTable;
 use std::sync::{Mutex, MutexGuard};
 
 pub(super) struct ShardInner {
     pub(super) slab: Vec<Entry>,
     pub(super) free: Vec<u32>,
-    pub(super) index: HashTable<u32>,
+    pub(super) index: BucketIndex,
     pub(super) len: usize,
     pub(super) cursor: usize,
     pub(super) inserted: u64,
@@ -115,34 +115,25 @@ impl ConnTable {
         ((id.slot & mask) as usize, id.slot >> self.shard_bits)
     }
 
-    pub(super) fn hash_index(&self, value: u32, slab: &[Entry]) -> u64 {
-        let e = &slab[(value >> 1) as usize];
-        if value & OUT_BIT != 0 {
-            self.hasher.hash_one(e.out_key())
-        } else {
-            self.hasher.hash_one(e.in_key())
-        }
-    }
-
     pub(super) fn find_in(&self, inner: &ShardInner, k: &RawInKey) -> Option<u32> {
         let h = self.hasher.hash_one(k);
         inner
             .index
-            .find(h, |&v| {
+            .find(h, |v| {
                 v & OUT_BIT == 0 && inner.slab[(v >> 1) as usize].in_key() == *k
             })
-            .map(|&v| v >> 1)
+            .map(|v| v >> 1)
     }
 
     pub(super) fn find_out(&self, inner: &ShardInner, k: &RawOutKey) -> Option<u32> {
         let h = self.hasher.hash_one(k);
         inner
             .index
-            .find(h, |&v| {
+            .find(h, |v| {
                 let e = &inner.slab[(v >> 1) as usize];
                 v & OUT_BIT != 0 && !e.flags().is_template() && e.out_key() == *k
             })
-            .map(|&v| v >> 1)
+            .map(|v| v >> 1)
     }
 
     pub(super) fn with_entry<R>(&self, id: ConnId, f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
@@ -179,15 +170,11 @@ impl ConnTable {
         let e = &slab[local as usize];
         if e.live & IN_HASHED != 0 {
             let h = self.hasher.hash_one(e.in_key());
-            if let Ok(entry) = index.find_entry(h, |&v| v == local << 1) {
-                entry.remove();
-            }
+            index.remove(h, local << 1);
         }
         if e.live & OUT_HASHED != 0 {
             let h = self.hasher.hash_one(e.out_key());
-            if let Ok(entry) = index.find_entry(h, |&v| v == (local << 1) | OUT_BIT) {
-                entry.remove();
-            }
+            index.remove(h, (local << 1) | OUT_BIT);
         }
         slab[local as usize].live &= !(IN_HASHED | OUT_HASHED);
     }
