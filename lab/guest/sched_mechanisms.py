@@ -82,6 +82,13 @@ def cases():
     out.append(("weights-wrr", svc("wrr", dests=w123),
                 conns(seq_clients(60, 20)) + [("edit", {"rs": 1, "weight": 5})] + conns(seq_clients(80, 20))
                 + [("edit", {"rs": 3, "weight": 0})] + conns(seq_clients(100, 12))))
+    # wrr with a common divisor: cw is re-aligned to the new step on each edit.
+    w246 = [{"rs": 1, "weight": 2}, {"rs": 2, "weight": 4}, {"rs": 3, "weight": 6}]
+    out.append(("weights-wrr-gcd", svc("wrr", dests=w246),
+                conns(seq_clients(1, 7)) + [("edit", {"rs": 1, "weight": 4})] + conns(seq_clients(8, 7))
+                + [("edit", {"rs": 2, "weight": 3})] + conns(seq_clients(15, 7))
+                + [("edit", {"rs": 3, "weight": 9})] + conns(seq_clients(22, 9))
+                + [("edit", {"rs": 2, "weight": 6})] + conns(seq_clients(31, 8))))
     out.append(("weights-wlc-hold", svc("wlc", pattern="tcp-hold", dests=w123),
                 conns(seq_clients(120, 20)) + [("edit", {"rs": 1, "weight": 5})] + conns(seq_clients(140, 20))))
     out.append(("weights-mh", svc("mh", dests=w123),
