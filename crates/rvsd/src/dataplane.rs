@@ -6,7 +6,7 @@
 use crate::figures::{EngineFigures, Figures};
 use crate::ha::SyncDaemons;
 use crate::server::Clock;
-use core::net::IpAddr;
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use rvs_api::state::ConfigState;
 use rvs_core::engine::{Engine, FullNatPool};
 use rvs_core::model::ServiceKey;
@@ -49,6 +49,42 @@ pub fn start_data_plane(
         settings.workers.max(1)
     );
     Ok(handle)
+}
+
+/// The outer source addresses of TUN packets: the first address of each family
+/// on the served interfaces that is not a VIP-style host address (IPv4 /32) nor
+/// link-local, as the kernel would pick for its own traffic to the LAN.
+pub fn tunnel_sources(ifaces: &[String]) -> (Option<Ipv4Addr>, Option<Ipv6Addr>) {
+    let (mut v4, mut v6) = (None, None);
+    for iface in ifaces {
+        let Ok(out) = std::process::Command::new("ip")
+            .args(["-o", "addr", "show", "dev", iface])
+            .output()
+        else {
+            continue;
+        };
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let mut words = line.split_whitespace();
+            while let Some(w) = words.next() {
+                let Some(cidr) = words.clone().next() else {
+                    break;
+                };
+                let Some((addr, len)) = cidr.split_once('/') else {
+                    continue;
+                };
+                match (w, addr.parse::<IpAddr>()) {
+                    ("inet", Ok(IpAddr::V4(a))) if len != "32" && v4.is_none() => v4 = Some(a),
+                    ("inet6", Ok(IpAddr::V6(a)))
+                        if v6.is_none() && (a.segments()[0] & 0xffc0) != 0xfe80 =>
+                    {
+                        v6 = Some(a)
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    (v4, v6)
 }
 
 /// rvsd's figures when it forwards packets: the engine's, plus the steering and the

@@ -95,8 +95,11 @@ async fn daemon_main(args: Args) -> Result<(), String> {
         Some(path) => ConfigSource::File(path.clone()),
         None => ConfigSource::None,
     };
+    let (tunnel_src_v4, tunnel_src_v6) = dataplane::tunnel_sources(&args.ifaces);
     let engine = Engine::new(EngineConfig {
         workers: usize::from(args.workers),
+        tunnel_src_v4,
+        tunnel_src_v6,
         fullnat_pool: FullNatPool {
             addrs: args.fullnat_pool.clone(),
             ..FullNatPool::default()

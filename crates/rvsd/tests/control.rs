@@ -331,3 +331,39 @@ fn config_test_exits_by_the_file() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad.conf"));
 }
+
+#[test]
+fn concurrent_clients_each_get_their_own_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rvsd.sock");
+    let server = BackgroundServer::start(&path, daemon(ConfigSource::None)).unwrap();
+    Client::connect(&path)
+        .unwrap()
+        .call(Request::AddService(service()))
+        .unwrap();
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let mut client = Client::connect(&path).unwrap();
+                for n in 0..25 {
+                    let rs = dest(&format!("192.168.{t}.{}", n + 1));
+                    assert_eq!(
+                        client.call(Request::AddDest(key(), rs)).unwrap(),
+                        Reply::Done
+                    );
+                    // The same server again is refused, to this client only.
+                    match client.call(Request::AddDest(key(), rs)) {
+                        Err(ClientError::Api(e)) => assert_eq!(e.kind, ErrorKind::Exists),
+                        other => panic!("a duplicate was not refused: {other:?}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let d = server.daemon().lock().unwrap();
+    assert_eq!(d.state().services()[0].dests.len(), 100);
+}
