@@ -506,3 +506,28 @@ fn arbitrary_token_soup_never_panics() {
         let _ = config::config_test(&p);
     }
 }
+
+#[test]
+fn fwmark_services_take_real_ports_only_under_nat() {
+    let s = Scratch::new("fwmark");
+    let p = s.write(
+        "k.conf",
+        "virtual_server fwmark 5 {\n lvs_method DR\n persistence_timeout 60\n real_server 10.0.0.2 80\n\
+          real_server 10.0.0.3 80 {\n  lvs_method NAT\n }\n}\n",
+    );
+    let (cfg, _) = config::load(&p).unwrap();
+    let svc = cfg.virtual_services();
+    assert!(matches!(
+        svc[0].config.key,
+        ServiceKey::Fwmark { mark: 5, .. }
+    ));
+    let ports: Vec<(String, u16)> = svc[0]
+        .dests
+        .iter()
+        .map(|d| (d.addr.to_string(), d.port))
+        .collect();
+    assert_eq!(
+        ports,
+        [("10.0.0.3".to_string(), 80), ("10.0.0.2".to_string(), 0)]
+    );
+}

@@ -209,8 +209,10 @@ fn service_config(vs: &VirtualServer, key: ServiceKey) -> ServiceConfig {
 
 fn dest_port(key: ServiceKey, method: ForwardMethod, port: u16) -> u16 {
     match key {
-        // DR and TUN cannot change the port: the real port is the virtual one.
+        // DR and TUN cannot change the port: the real port is the virtual one, and
+        // for a fwmark service there is none (keepalived ignores a configured one).
         ServiceKey::Addr { port: vport, .. } if method.keeps_port() => vport,
+        ServiceKey::Fwmark { .. } if method.keeps_port() => 0,
         _ => port,
     }
 }
