@@ -46,7 +46,7 @@ pub fn run(opts: &DemoOptions, lab: &Lab) -> Result<()> {
         )?;
         realserver::prepare(lab, rs, opts.mode)?;
     }
-    let mut extra = Vec::new();
+    let mut extra = vec!["--log-level", "warn"];
     let pool = FULLNAT_LOCAL.to_string();
     if opts.mode == Mode::FullNat {
         extra.extend(["--fullnat-pool", pool.as_str()]);

@@ -64,6 +64,7 @@ pub fn ip(args: &[&str]) -> Result<Output> {
 struct Owned {
     namespaces: Vec<String>,
     children: Vec<(String, Child)>,
+    files: Vec<std::path::PathBuf>,
 }
 
 /// A set of namespaces and processes with a common name prefix.
@@ -156,6 +157,11 @@ impl Lab {
         Ok(pid)
     }
 
+    /// A file the lab's tools wrote that cleanup removes.
+    pub fn track_file(&self, path: std::path::PathBuf) {
+        self.lock().files.push(path);
+    }
+
     /// Stop one process started by this lab (SIGTERM, then SIGKILL after 3 s).
     /// Returns false if the lab has no such process.
     pub fn stop(&self, label: &str) -> bool {
@@ -182,13 +188,17 @@ impl Lab {
 
     /// End every process and delete every namespace of this lab. Idempotent.
     pub fn cleanup(&self) {
-        let (children, namespaces) = {
+        let (children, namespaces, files) = {
             let mut owned = self.lock();
             (
                 std::mem::take(&mut owned.children),
                 std::mem::take(&mut owned.namespaces),
+                std::mem::take(&mut owned.files),
             )
         };
+        for f in files {
+            let _ = std::fs::remove_file(f);
+        }
         for (_, child) in children.into_iter().rev() {
             terminate(child);
         }

@@ -14,7 +14,14 @@ pub fn prepare(lab: &Lab, ns: &str, mode: Mode) -> Result<()> {
     let tool = bins::find("rvs-realserver").map_err(LabError)?;
     let tool = tool.display().to_string();
     let vip = VIP.to_string();
-    lab.exec(ns, &[&tool, "setup", "--vip", &vip, "--mode", mode.name()])?;
+    // One state file per real server: the lab's namespaces share one filesystem.
+    let state = std::path::PathBuf::from(format!("/run/rvs/{ns}.realserver.json"));
+    lab.track_file(state.clone());
+    let state = state.display().to_string();
+    lab.exec(
+        ns,
+        &[&tool, "setup", "--vip", &vip, "--mode", mode.name(), "--state", &state],
+    )?;
     if mode == Mode::Tun {
         lab.spawn(
             &format!("decap@{ns}"),
