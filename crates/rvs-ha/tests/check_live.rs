@@ -585,3 +585,39 @@ async fn connection_options_bindto_bind_if_and_fwmark_are_applied() {
         "a check bound to a missing device must not come up"
     );
 }
+
+#[tokio::test]
+async fn a_reload_keeps_the_health_of_known_real_servers() {
+    let s = Scratch::new("reload");
+    let (dead, live) = (free_port(), free_port());
+    let _srv = tcp_server(live);
+    let conf = format!(
+        "virtual_server 10.99.0.14 80 {{\n {TIMING}\n protocol TCP\n\
+         real_server 127.0.0.1 {} {{\n  TCP_CHECK {{ }}\n }}\n\
+         real_server 127.0.0.1 {} {{\n  TCP_CHECK {{ }}\n }}\n}}\n",
+        dead.port(),
+        live.port()
+    );
+    let mut m = start(&s, &conf);
+    assert!(matches!(
+        next_event(&mut m, DETECT).await,
+        DestEvent::DestDown { port, .. } if port == dead.port()
+    ));
+    let snap = m.snapshot();
+    drop(m);
+    // The same configuration again: the dead server starts down, the live one up.
+    let p = s.0.join("keepalived.conf");
+    let (cfg, _) = config::load(&p).unwrap();
+    let vs = &cfg.virtual_servers[0];
+    assert_eq!(snap.alive(vs, &vs.real_servers[0]), Some(false));
+    assert_eq!(snap.alive(vs, &vs.real_servers[1]), Some(true));
+    let mut m2 = HealthMonitor::start_after(Arc::new(cfg), &snap);
+    let ports: Vec<u16> = m2.state.borrow()[0].dests.iter().map(|d| d.port).collect();
+    assert_eq!(ports, [live.port()]);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1500), m2.events.recv())
+            .await
+            .is_err(),
+        "nothing changes"
+    );
+}

@@ -2,8 +2,9 @@
 //! desired state. It emits the edits (the same as rvsadm's -a/-d/-e) and keeps the whole
 //! desired state on a watch channel, so rvsd applies them through its normal path.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use rvs_core::model::{DestConfig, ServiceKey, VirtualService};
 use tokio::sync::{mpsc, watch};
@@ -13,7 +14,7 @@ use super::build::{build, BuiltChecker};
 use super::timing::RetryState;
 use super::{random_u64, script, Outcome};
 use crate::config::desired::{initial_quorum, live_weight, quorum_after, RsHealth};
-use crate::config::model::{KeepalivedConfig, RealServer, VirtualServer};
+use crate::config::model::{KeepalivedConfig, RealServer, VirtualServer, VsTarget};
 
 /// One change to apply to the running configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +63,26 @@ pub struct HealthMonitor {
     pub errors: Vec<String>,
     checkers: Vec<JoinHandle<()>>,
     folder: Option<JoinHandle<Folder>>,
+    snapshot: Arc<Mutex<HealthSnapshot>>,
+}
+
+/// Which real servers are alive, to carry over a reload (keepalived keeps the state
+/// of the real servers that a new configuration still has).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HealthSnapshot(HashMap<RsId, bool>);
+
+/// A real server of a virtual server, as a reload recognises it.
+type RsId = (VsTarget, rvs_core::model::Protocol, IpAddr, u16);
+
+fn rs_id(vs: &VirtualServer, rs: &RealServer) -> RsId {
+    (vs.target.clone(), vs.protocol, rs.addr, rs.port)
+}
+
+impl HealthSnapshot {
+    /// Whether the real server was alive, if it was known.
+    pub fn alive(&self, vs: &VirtualServer, rs: &RealServer) -> Option<bool> {
+        self.0.get(&rs_id(vs, rs)).copied()
+    }
 }
 
 impl Drop for HealthMonitor {
@@ -94,16 +115,25 @@ struct Report {
 impl HealthMonitor {
     /// Starts checking every real server of `cfg`. Must run inside a tokio runtime.
     pub fn start(cfg: Arc<KeepalivedConfig>) -> HealthMonitor {
+        HealthMonitor::start_after(cfg, &HealthSnapshot::default())
+    }
+
+    /// Like [`start`](Self::start) after a reload: real servers found in `prior`
+    /// start in the state they had (instead of up, or down in alpha mode).
+    pub fn start_after(cfg: Arc<KeepalivedConfig>, prior: &HealthSnapshot) -> HealthMonitor {
         let (report_tx, report_rx) = mpsc::unbounded_channel();
         let (event_tx, events) = mpsc::unbounded_channel();
         let mut checkers = Vec::new();
         let mut errors = Vec::new();
-        let mut folder = Folder::new(cfg.clone());
+        let mut folder = Folder::new(cfg.clone(), prior);
         for (vi, vs) in cfg.virtual_servers.iter().enumerate() {
             for (ri, rs) in vs.real_servers.iter().enumerate() {
                 for (ci, c) in rs.checkers.iter().enumerate() {
                     match build(vs, rs, c) {
-                        Ok(b) => {
+                        Ok(mut b) => {
+                            if let Some(alive) = prior.alive(vs, rs) {
+                                b.alpha = !alive;
+                            }
                             let slot = Slot {
                                 vs: vi,
                                 rs: ri,
@@ -122,6 +152,7 @@ impl HealthMonitor {
             }
         }
         let initial = folder.initial();
+        let snapshot = folder.snapshot.clone();
         let (state_tx, state) = watch::channel(initial);
         let folder = Some(tokio::spawn(folder.run(report_rx, event_tx, state_tx)));
         HealthMonitor {
@@ -130,7 +161,13 @@ impl HealthMonitor {
             errors,
             checkers,
             folder,
+            snapshot,
         }
+    }
+
+    /// The current health of every real server, for [`start_after`](Self::start_after).
+    pub fn snapshot(&self) -> HealthSnapshot {
+        self.snapshot.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
     /// Stops every checker; then, for virtual servers in omega mode, runs the
@@ -206,10 +243,12 @@ struct VsState {
 struct Folder {
     cfg: Arc<KeepalivedConfig>,
     vs: Vec<VsState>,
+    /// Alive-ness of every real server, shared with [`HealthMonitor::snapshot`].
+    snapshot: Arc<Mutex<HealthSnapshot>>,
 }
 
 impl Folder {
-    fn new(cfg: Arc<KeepalivedConfig>) -> Folder {
+    fn new(cfg: Arc<KeepalivedConfig>, prior: &HealthSnapshot) -> Folder {
         let vs = cfg
             .virtual_servers
             .iter()
@@ -221,7 +260,11 @@ impl Folder {
                         checker_up: rs
                             .checkers
                             .iter()
-                            .map(|c| !c.alpha.or(rs.alpha).unwrap_or(vs.alpha))
+                            .map(|c| {
+                                prior
+                                    .alive(vs, rs)
+                                    .unwrap_or(!c.alpha.or(rs.alpha).unwrap_or(vs.alpha))
+                            })
                             .collect(),
                         weights: vec![None; rs.checkers.len()],
                         health: RsHealth::initial(vs, rs),
@@ -231,7 +274,11 @@ impl Folder {
                 published: Vec::new(),
             })
             .collect();
-        Folder { cfg, vs }
+        Folder {
+            cfg,
+            vs,
+            snapshot: Arc::default(),
+        }
     }
 
     /// Recomputes a real server's health from its checkers; true if it changed.
@@ -250,6 +297,10 @@ impl Folder {
         let new = RsHealth { alive, weight };
         let changed = new != st.health;
         st.health = new;
+        let vs = &self.cfg.virtual_servers[vi];
+        if let Ok(mut snap) = self.snapshot.lock() {
+            snap.0.insert(rs_id(vs, rs), alive);
+        }
         changed
     }
 

@@ -37,7 +37,7 @@ use core::future::Future;
 use core::pin::Pin;
 use std::net::SocketAddr;
 
-pub use engine::{DestEvent, HealthMonitor};
+pub use engine::{DestEvent, HealthMonitor, HealthSnapshot};
 
 /// The result of one probe.
 #[derive(Debug, Clone, PartialEq, Eq)]

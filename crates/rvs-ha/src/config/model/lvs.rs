@@ -29,7 +29,7 @@ pub struct VirtualServerGroup {
     pub loc: Loc,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum VsTarget {
     Addr { addr: IpAddr, port: u16 },
     Fwmark(u32),
