@@ -19,6 +19,74 @@ pub fn http_get(target: SocketAddr, timeout: Duration) -> io::Result<String> {
     body_of(&response)
 }
 
+/// `count` HTTP requests on ONE keep-alive connection, `interval` apart; calls
+/// `answer` with each body (the real server's name). Stops at the first error.
+pub fn http_keepalive(
+    target: SocketAddr,
+    count: usize,
+    interval: Duration,
+    timeout: Duration,
+    mut answer: impl FnMut(usize, io::Result<String>),
+) {
+    let stream = TcpStream::connect_timeout(&target, timeout).and_then(|s| {
+        s.set_read_timeout(Some(timeout))?;
+        s.set_write_timeout(Some(timeout))?;
+        Ok(s)
+    });
+    let mut s = match stream {
+        Ok(s) => s,
+        Err(e) => return answer(1, Err(e)),
+    };
+    for i in 1..=count {
+        if i > 1 {
+            std::thread::sleep(interval);
+        }
+        let r = write!(
+            s,
+            "GET / HTTP/1.1\r\nHost: {target}\r\nUser-Agent: rvs-lab\r\n\r\n"
+        )
+        .and_then(|()| read_response(&mut s));
+        let failed = r.is_err();
+        answer(i, r);
+        if failed {
+            return;
+        }
+    }
+}
+
+/// Read one response with a Content-Length body from a keep-alive connection.
+fn read_response(s: &mut TcpStream) -> io::Result<String> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if s.read(&mut byte)? == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed",
+            ));
+        }
+        head.push(byte[0]);
+        if head.len() > 8192 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "header too long",
+            ));
+        }
+    }
+    let text = String::from_utf8_lossy(&head);
+    let len = text
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse::<usize>().ok())?
+        })
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no Content-Length"))?;
+    let mut body = vec![0u8; len.min(1 << 20)];
+    s.read_exact(&mut body)?;
+    Ok(String::from_utf8_lossy(&body).trim().to_string())
+}
+
 /// One datagram; returns the answer, trimmed.
 pub fn udp_ask(target: SocketAddr, timeout: Duration) -> io::Result<String> {
     let bind: SocketAddr = if target.is_ipv4() {

@@ -6,6 +6,7 @@ pub mod bins;
 pub mod client;
 pub mod demo;
 pub mod director;
+pub mod garbage;
 pub mod netns;
 pub mod realserver;
 pub mod responder;

@@ -71,6 +71,32 @@ enum Cmd {
         /// Per-request timeout in milliseconds.
         #[arg(long, default_value_t = 3000)]
         timeout_ms: u64,
+        /// Send every request on one keep-alive connection.
+        #[arg(long)]
+        keepalive: bool,
+        /// Pause between requests, in milliseconds.
+        #[arg(long, default_value_t = 0)]
+        interval_ms: u64,
+    },
+    /// Send malformed and hostile frames to a director (used inside lab namespaces).
+    Garbage {
+        /// Interface to send on.
+        #[arg(long)]
+        iface: String,
+        /// The director's MAC address.
+        #[arg(long)]
+        dst_mac: String,
+        #[arg(long)]
+        src: std::net::Ipv4Addr,
+        #[arg(long)]
+        vip: std::net::Ipv4Addr,
+        #[arg(long)]
+        rip: std::net::Ipv4Addr,
+        #[arg(long)]
+        client: std::net::Ipv4Addr,
+        /// Frames to send (at most 1,000,000).
+        #[arg(long, default_value_t = 1000)]
+        count: u32,
     },
 }
 
@@ -166,15 +192,86 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Cmd::Garbage {
+            iface,
+            dst_mac,
+            src,
+            vip,
+            rip,
+            client,
+            count,
+        } => {
+            use rvs_lab::garbage;
+            let Some(dst_mac) = garbage::parse_mac(&dst_mac) else {
+                eprintln!("rvs-lab garbage: bad MAC address '{dst_mac}'");
+                return ExitCode::from(2);
+            };
+            let sent = garbage::mac_of(&iface)
+                .and_then(|src_mac| Ok((src_mac, garbage::RawSender::open(&iface)?)))
+                .map(|(src_mac, sender)| {
+                    let t = garbage::Targets {
+                        src_mac,
+                        dst_mac,
+                        src,
+                        vip,
+                        rip,
+                        client,
+                    };
+                    let mut frame = Vec::with_capacity(256);
+                    let mut sent = 0u32;
+                    for n in 0..count.min(1_000_000) {
+                        let kind = garbage::ALL[n as usize % garbage::ALL.len()];
+                        garbage::build(kind, &t, n, &mut frame);
+                        if sender.send(&frame, dst_mac).is_ok() {
+                            sent += 1;
+                        }
+                    }
+                    sent
+                });
+            match sent {
+                Ok(n) => {
+                    println!("sent {n} malformed frames");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("rvs-lab garbage: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Cmd::Fetch {
             target,
             count,
             udp,
             timeout_ms,
+            keepalive,
+            interval_ms,
         } => {
             let timeout = Duration::from_millis(timeout_ms);
+            let interval = Duration::from_millis(interval_ms);
             let mut failed = false;
+            if keepalive {
+                rvs_lab::client::http_keepalive(target, count, interval, timeout, |i, answer| {
+                    match answer {
+                        Ok(who) => println!("request {i:>2} -> {who}"),
+                        Err(e) => {
+                            failed = true;
+                            println!("request {i:>2} -> error: {e}");
+                        }
+                    }
+                    use std::io::Write;
+                    let _ = std::io::stdout().flush();
+                });
+                return if failed {
+                    ExitCode::FAILURE
+                } else {
+                    ExitCode::SUCCESS
+                };
+            }
             for i in 1..=count {
+                if i > 1 {
+                    std::thread::sleep(interval);
+                }
                 let answer = if udp {
                     rvs_lab::client::udp_ask(target, timeout)
                 } else {

@@ -20,7 +20,16 @@ pub fn prepare(lab: &Lab, ns: &str, mode: Mode) -> Result<()> {
     let state = state.display().to_string();
     lab.exec(
         ns,
-        &[&tool, "setup", "--vip", &vip, "--mode", mode.name(), "--state", &state],
+        &[
+            &tool,
+            "setup",
+            "--vip",
+            &vip,
+            "--mode",
+            mode.name(),
+            "--state",
+            &state,
+        ],
     )?;
     if mode == Mode::Tun {
         lab.spawn(
