@@ -34,6 +34,8 @@ pub struct DataplaneConfig {
     pub headroom: usize,
     /// Largest frame accepted, Ethernet header included.
     pub max_frame: usize,
+    /// Empty ring checks (a few hundred nanoseconds of spinning each) before a worker
+    /// sleeps in poll().
     pub spin_rounds: u32,
     pub poll_timeout: Duration,
     pub pending_capacity: usize,

@@ -194,7 +194,11 @@ impl<P: WorkerProcessor, I: PacketIo> Worker<P, I> {
             if n == 0 {
                 idle_rounds += 1;
                 if idle_rounds <= t.spin_rounds {
-                    std::thread::yield_now();
+                    // A few microseconds of spinning catch the next block under load
+                    // without a syscall; past that, sleeping in poll() is cheaper.
+                    for _ in 0..64 {
+                        std::hint::spin_loop();
+                    }
                 } else {
                     let timeout = if pending.waiting.is_empty() {
                         t.poll_timeout

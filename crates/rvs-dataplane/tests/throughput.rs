@@ -148,3 +148,93 @@ fn udp_forwarding_rate() {
     );
     assert!(received > 0);
 }
+
+#[test]
+#[ignore = "a measurement, not a check"]
+fn tcp_download_rate() {
+    use std::io::{Read, Write};
+    use std::net::{SocketAddr, TcpListener, TcpStream};
+    if let Some(why) = skip_reason() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    const SIZE: usize = 256 << 20;
+    let topo = Topology::new("q");
+    let listener = topo
+        .server
+        .run(|| TcpListener::bind((SERVER, 8080)).unwrap());
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let chunk = vec![7u8; 1 << 20];
+        for _ in 0..SIZE / chunk.len() {
+            s.write_all(&chunk).unwrap();
+        }
+    });
+    let vs = VirtualService {
+        config: ServiceConfig {
+            key: ServiceKey::Addr {
+                proto: Protocol::Tcp,
+                addr: VIP.into(),
+                port: 80,
+            },
+            scheduler: SchedulerKind::Rr,
+            sched_flags: SchedFlags::default(),
+            persistence: None,
+            one_packet: false,
+            pe_name: None,
+        },
+        dests: vec![DestConfig {
+            addr: SERVER.into(),
+            port: 8080,
+            method: ForwardMethod::Masq,
+            weight: 1,
+            u_threshold: 0,
+            l_threshold: 0,
+        }],
+    };
+    let mut cfg =
+        DataplaneConfig::new(vec![topo.dir_client_if.clone(), topo.dir_server_if.clone()]);
+    cfg.steering_table = name("tab_q").replace("dp", "rvs_dp");
+    cfg.steering = Steering::compute(&[vs], &[], &FullNatPool::default());
+    let processor = StaticNat {
+        proto: 6,
+        vip: VIP,
+        vport: 80,
+        rip: SERVER,
+        rport: 8080,
+    };
+    let handle = topo
+        .director
+        .run(move || Dataplane::start(cfg, processor).unwrap());
+    let cpu0 = worker_cpu();
+    let start = Instant::now();
+    let got = topo.client.run(|| {
+        let mut s =
+            TcpStream::connect_timeout(&SocketAddr::from((VIP, 80)), Duration::from_secs(5))
+                .unwrap();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut got = 0usize;
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got += n,
+            }
+        }
+        got
+    });
+    let secs = start.elapsed().as_secs_f64();
+    let cpu = worker_cpu() - cpu0;
+    server.join().unwrap();
+    let c = handle.counters();
+    handle.shutdown().unwrap();
+    println!(
+        "downloaded {} MiB in {secs:.2} s: {:.0} Mbit/s; {} frames forwarded ({} super-frames cut), worker CPU {:.2} s = {:.2} us/frame",
+        got >> 20,
+        got as f64 * 8.0 / secs / 1e6,
+        c.tx_packets,
+        c.gso_split,
+        cpu.as_secs_f64(),
+        cpu.as_secs_f64() * 1e6 / c.tx_packets.max(1) as f64
+    );
+    assert_eq!(got, SIZE);
+}
