@@ -186,7 +186,7 @@ impl Worker {
         if !l4.may_open() {
             return Verdict::Drop(DropReason::NoConnection);
         }
-        self.new_connection(frame, ip, l4, &svc, now)
+        self.new_connection(frame, ip, l4, svc, now)
     }
 
     /// A packet that may open a connection hit an entry: decide whether to keep it or
@@ -228,7 +228,7 @@ impl Worker {
 
     /// The service of a packet without a connection: a firewall-mark rule first (the
     /// mangle table runs before IPVS), then (proto, VIP, port), then a port-zero service.
-    fn classify(&self, l4: &L4) -> Option<Arc<Service>> {
+    fn classify(&self, l4: &L4) -> Option<&Service> {
         let reg = &self.reg;
         if !reg.rules.is_empty() {
             let input = super::fwmark::MarkInput {
@@ -239,11 +239,12 @@ impl Worker {
             };
             if let Some((mark, family)) = super::fwmark::classify(&reg.rules, &input) {
                 if let Some(s) = reg.by_mark(mark, family) {
-                    return Some(s.clone());
+                    return Some(s);
                 }
             }
         }
-        reg.find_addr(l4.proto, l4.dst.addr, l4.dst.port).cloned()
+        reg.find_addr(l4.proto, l4.dst.addr, l4.dst.port)
+            .map(|s| &**s)
     }
 
     /// Forward a client → virtual packet of `conn`.
