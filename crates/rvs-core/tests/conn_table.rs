@@ -902,3 +902,29 @@ fn secure_tcp_waits_for_the_server_before_established() {
     t.set_secure_tcp(false);
     assert!(!t.secure_tcp());
 }
+
+#[test]
+fn half_open_entries_count_as_active_like_linux_6_1() {
+    // Observed on the lab's Linux 6.1.0-56 (scenario conn-states.sh): a client SYN the
+    // real server never answers leaves the entry in SYN_RECV for 60 s, counted in
+    // ActiveConn, both for NAT (Masq) and DR (Route):
+    //   -> 10.0.2.11:8000  Masq  1  1  0   /  TCP 00:56 SYN_RECV ...
+    //   -> 10.0.2.12:8000  Route 1  1  0   /  TCP 00:58 SYN_RECV ...
+    for method in [ForwardMethod::Masq, ForwardMethod::Route] {
+        let t = table(64, 1);
+        let d = Arc::new(DestCounters::new(0, 0));
+        let c = t
+            .insert(new_conn(6, "10.1.0.7:59975", method, &d), secs(0))
+            .unwrap();
+        let (c, _) = t.on_packet(c.id, Direction::In, tcp(SYN), secs(0)).unwrap();
+        // The client retransmits its SYN a second later.
+        let (c2, _) = t.on_packet(c.id, Direction::In, tcp(SYN), secs(1)).unwrap();
+        assert_eq!(c.state.name(), "SYN_RECV");
+        assert_eq!(c2.expires, secs(61));
+        assert_eq!(
+            (d.snapshot().active, d.snapshot().inactive),
+            (1, 0),
+            "{method:?}"
+        );
+    }
+}
