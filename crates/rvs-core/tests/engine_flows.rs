@@ -36,6 +36,7 @@ fn nat_rewrites_both_ways_with_valid_checksums() {
     let p = parsed(&out);
     assert_eq!((p.ip.src, p.ip.dst), (v4(VIP), v4(CIP)));
     assert_eq!(ports(&p), (80, 40000));
+    assert_eq!(p.ip.ttl, 63, "a forwarded reply loses one TTL");
 
     // Data with a payload keeps verifying after the rewrite.
     let (v, out) = run(

@@ -8,7 +8,7 @@ use crate::model::ForwardMethod;
 use crate::verdict::{DropReason, Egress, Frame, Verdict};
 use rvs_wire::packet::IpInfo;
 use rvs_wire::rewrite::{rewrite, NatRewrite};
-use rvs_wire::{ipv4, packet};
+use rvs_wire::{ipv4, ipv6, packet};
 
 /// Verify what the kernel verifies before it rewrites a transport header.
 fn checksums_ok(frame: &Frame<'_>, ip: &IpInfo) -> bool {
@@ -25,6 +25,18 @@ fn header_ok(frame: &Frame<'_>, ip: &IpInfo) -> bool {
         .get(ip.offset..ip.end)
         .and_then(|b| ipv4::Packet::new_checked(b).ok())
         .is_some_and(|p| p.verify_checksum())
+}
+
+/// Decrement the TTL / hop limit of the IP header; false (nothing changed) at 0 or 1.
+fn decrement_ttl(frame: &mut Frame<'_>, ip: &IpInfo) -> bool {
+    let Some(b) = frame.bytes_mut().get_mut(ip.offset..ip.end) else {
+        return false;
+    };
+    if ip.is_ipv6() {
+        ipv6::Packet::new_checked(b).is_ok_and(|mut p| p.decrement_hop_limit())
+    } else {
+        ipv4::Packet::new_checked(b).is_ok_and(|mut p| p.decrement_ttl())
+    }
 }
 
 fn forward(next_hop: core::net::IpAddr, on_link: bool) -> Verdict {
@@ -104,6 +116,12 @@ pub(crate) fn outbound(
     }
     if !checksums_ok(frame, ip) {
         return Verdict::Drop(DropReason::BadChecksum);
+    }
+    // Replies are forwarded (the kernel's ip_forward runs before IPVS sees them): the
+    // TTL drops by one, and a packet that cannot go on is left to the kernel, which
+    // answers the real server with ICMP time exceeded.
+    if !decrement_ttl(frame, ip) {
+        return Verdict::Pass;
     }
     let rw = if fwd == ConnFlags::FULLNAT {
         NatRewrite::both(
