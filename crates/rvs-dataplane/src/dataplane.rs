@@ -10,7 +10,9 @@ use crate::counters::{Counters, WorkerCounters};
 use crate::neigh::{Resolver, ResolverHandle};
 use crate::offload::OffloadGuard;
 use crate::processor::FrameProcessor;
-use crate::steering::{cleanup_stale, Steering, SteeringError, SteeringGuard};
+use crate::steering::{
+    cleanup_dead_instances, cleanup_stale, Steering, SteeringError, SteeringGuard,
+};
 use crate::worker::{Worker, WorkerTuning};
 
 /// Everything the data plane needs to start.
@@ -174,6 +176,9 @@ impl Dataplane {
         } else {
             OffloadGuard::default()
         };
+        for name in cleanup_dead_instances()? {
+            eprintln!("rvs-dataplane: removed steering table {name} of a dead instance");
+        }
         if cleanup_stale(&config.steering_table)? {
             eprintln!(
                 "rvs-dataplane: removed stale steering table {}",

@@ -330,6 +330,22 @@ fn nft_accepts_every_rule_kind_and_stale_tables_are_removed() {
     let t = table.clone();
     assert!(!ns.run(move || cleanup_stale(&t).expect("cleanup again")));
     assert!(!ns.sh(&["nft", "list", "tables"]).contains(&table));
+
+    // Tables of dead instances under the default name go; a live one stays.
+    let mut child = std::process::Command::new("true").spawn().expect("spawn");
+    let dead_pid = child.id();
+    child.wait().expect("wait");
+    let dead = format!("rvs_{dead_pid}");
+    let alive = format!("rvs_{}", std::process::id());
+    ns.sh(&["nft", "add", "table", "netdev", &dead]);
+    ns.sh(&["nft", "add", "table", "netdev", &alive]);
+    let removed = ns.run(|| rvs_dataplane::steering::cleanup_dead_instances().expect("cleanup"));
+    assert_eq!(removed, vec![dead.clone()]);
+    let tables = ns.sh(&["nft", "list", "tables"]);
+    assert!(
+        !tables.contains(&format!("{dead}\n")) && tables.contains(&alive),
+        "{tables}"
+    );
 }
 
 #[test]

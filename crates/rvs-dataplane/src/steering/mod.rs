@@ -12,7 +12,7 @@
 
 mod nft;
 
-pub use nft::{cleanup_stale, nft_available, SteeringError, SteeringGuard};
+pub use nft::{cleanup_dead_instances, cleanup_stale, nft_available, SteeringError, SteeringGuard};
 
 use core::fmt::Write as _;
 use core::net::IpAddr;

@@ -121,6 +121,40 @@ fn cleanup_in(name: &str, netns: Option<&File>) -> Result<bool, SteeringError> {
     Ok(exists)
 }
 
+/// Remove the `rvs_<pid>` tables (the default names) whose process is gone: what
+/// killed instances left behind, which would otherwise keep hiding packets from
+/// the kernel. Returns the names removed.
+pub fn cleanup_dead_instances() -> Result<Vec<String>, SteeringError> {
+    let out = Command::new("nft")
+        .args(["list", "tables", "netdev"])
+        .stderr(Stdio::null())
+        .output()
+        .map_err(SteeringError::Spawn)?;
+    let mut removed = Vec::new();
+    for name in dead_instance_tables(&String::from_utf8_lossy(&out.stdout), |pid| {
+        std::path::Path::new(&format!("/proc/{pid}")).exists()
+    }) {
+        if cleanup_stale(&name)? {
+            removed.push(name);
+        }
+    }
+    Ok(removed)
+}
+
+/// The `rvs_<pid>` tables of an `nft list tables` listing whose pid is not alive.
+fn dead_instance_tables(listing: &str, alive: impl Fn(u32) -> bool) -> Vec<String> {
+    listing
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("table netdev "))
+        .filter(|name| {
+            name.strip_prefix("rvs_")
+                .and_then(|pid| pid.parse::<u32>().ok())
+                .is_some_and(|pid| !alive(pid))
+        })
+        .map(str::to_string)
+        .collect()
+}
+
 /// The installed steering table of one rvsd instance. Dropping it removes the
 /// table; [`SteeringGuard::shutdown`] does the same and reports errors.
 #[derive(Debug)]
@@ -191,6 +225,14 @@ impl Drop for SteeringGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_default_names_of_dead_processes_are_stale() {
+        let listing = "table netdev rvs_100\ntable netdev rvs_200\ntable netdev rvs_main\n\
+                       table netdev rvs_dp1\ntable inet rvs_300\ntable netdev other_400\n";
+        let dead = dead_instance_tables(listing, |pid| pid == 200);
+        assert_eq!(dead, vec!["rvs_100".to_string()]);
+    }
 
     #[test]
     fn table_names_are_checked() {
