@@ -218,6 +218,46 @@ impl Repr {
     }
 }
 
+/// Largest ICMPv4 error datagram (RFC 1812 4.3.2.3): the quote is cut to fit.
+pub const MAX_ERROR_LEN: usize = 576;
+
+/// Write a whole IPv4 packet carrying the ICMP error `repr` about `original` (an IPv4
+/// packet, header first) into `buf`: from `src` to the original's source, TTL 64, quoting
+/// as much of the original as fits in [`MAX_ERROR_LEN`] bytes. Returns its length.
+///
+/// Whether an error may be sent at all (not about an ICMP error, a non-first fragment,
+/// a broadcast...; rate limits) is the caller's decision.
+pub fn emit_error_packet(
+    buf: &mut [u8],
+    src: core::net::Ipv4Addr,
+    repr: &Repr,
+    original: &[u8],
+) -> Result<usize> {
+    use crate::ip::IpProtocol;
+    use crate::ipv4;
+    let orig = ipv4::Packet::new_checked_header(original)?;
+    let room = MAX_ERROR_LEN - ipv4::HEADER_LEN - HEADER_LEN;
+    let quote = &original[..original.len().min(room)];
+    let icmp_len = HEADER_LEN + quote.len();
+    let total = ipv4::HEADER_LEN + icmp_len;
+    if buf.len() < total {
+        return Err(Error::NoRoom);
+    }
+    ipv4::Repr {
+        src,
+        dst: orig.src_addr(),
+        protocol: IpProtocol::ICMP,
+        payload_len: icmp_len as u16,
+        ttl: 64,
+        tos: 0,
+        ident: 0,
+        dont_frag: false,
+    }
+    .emit(buf)?;
+    repr.emit(&mut buf[ipv4::HEADER_LEN..], quote)?;
+    Ok(total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,6 +289,45 @@ mod tests {
         assert_eq!(
             Repr::frag_needed(1400).emit(&mut b[..35], &quoted),
             Err(Error::NoRoom)
+        );
+    }
+
+    #[test]
+    fn error_packet_about_a_big_datagram() {
+        use crate::packet::{parse_ip, verify_checksums, Transport};
+        use crate::testutil::*;
+        use std::net::IpAddr;
+        let (c, v): (IpAddr, IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.100".parse().unwrap());
+        let big = ip_packet(
+            c,
+            v,
+            crate::IpProtocol::TCP,
+            &tcp_segment(c, v, 1234, 80, &[7; 1400]),
+        );
+        let mut out = [0u8; 1500];
+        let me = core::net::Ipv4Addr::new(192, 168, 1, 1);
+        let n = emit_error_packet(&mut out, me, &Repr::frag_needed(1400), &big).unwrap();
+        assert_eq!(n, MAX_ERROR_LEN);
+        let info = parse_ip(&out[..n], 0).unwrap();
+        assert_eq!((info.src, info.dst), (IpAddr::V4(me), c));
+        assert!(verify_checksums(&out[..n], &info));
+        let Transport::IcmpError {
+            msg_type: 3,
+            code: 4,
+            quoted: Some(q),
+        } = info.transport
+        else {
+            panic!("{:?}", info.transport)
+        };
+        assert_eq!(q.ports, Some((1234, 80)));
+        assert_eq!(&out[28..n], &big[..n - 28]);
+        assert_eq!(
+            emit_error_packet(&mut out[..100], me, &Repr::frag_needed(1400), &big),
+            Err(Error::NoRoom)
+        );
+        assert_eq!(
+            emit_error_packet(&mut out, me, &Repr::frag_needed(1400), &big[..10]),
+            Err(Error::Truncated)
         );
     }
 

@@ -196,6 +196,46 @@ impl Repr {
     }
 }
 
+/// Largest ICMPv6 error packet (RFC 4443 2.4(c): the minimum MTU): the quote is cut to fit.
+pub const MAX_ERROR_LEN: usize = 1280;
+
+/// Write a whole IPv6 packet carrying the ICMPv6 error `repr` about `original` (an IPv6
+/// packet, header first) into `buf`: from `src` to the original's source, hop limit 64,
+/// quoting as much of the original as fits in [`MAX_ERROR_LEN`] bytes. Returns its length.
+///
+/// Whether an error may be sent at all is the caller's decision (RFC 4443 2.4(e)).
+pub fn emit_error_packet(
+    buf: &mut [u8],
+    src: core::net::Ipv6Addr,
+    repr: &Repr,
+    original: &[u8],
+) -> Result<usize> {
+    use crate::ip::IpProtocol;
+    use crate::ipv6;
+    let orig = ipv6::Packet::new_checked_header(original)?;
+    let room = MAX_ERROR_LEN - ipv6::HEADER_LEN - HEADER_LEN;
+    let quote = &original[..original.len().min(room)];
+    let icmp_len = HEADER_LEN + quote.len();
+    let total = ipv6::HEADER_LEN + icmp_len;
+    if buf.len() < total {
+        return Err(Error::NoRoom);
+    }
+    let dst = orig.src_addr();
+    ipv6::Repr {
+        src,
+        dst,
+        next_header: IpProtocol::ICMPV6,
+        payload_len: icmp_len as u16,
+        hop_limit: 64,
+        traffic_class: 0,
+        flow_label: 0,
+    }
+    .emit(buf)?;
+    let pseudo = checksum::pseudo_header_v6(&src, &dst, IpProtocol::ICMPV6, icmp_len as u32);
+    repr.emit(&mut buf[ipv6::HEADER_LEN..], quote, pseudo)?;
+    Ok(total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,6 +278,43 @@ mod tests {
         assert_eq!(p.quoted(), Some(&q[..]));
         assert!(p.verify_checksum(pseudo(56)));
         assert_eq!(Repr::parse(&p), Repr::packet_too_big(1280));
+    }
+
+    #[test]
+    fn error_packet_about_a_big_packet() {
+        use crate::packet::{parse_ip, verify_checksums, Transport};
+        use crate::testutil::*;
+        use std::net::IpAddr;
+        let (c, v): (IpAddr, IpAddr) = (
+            "2001:db8::1".parse().unwrap(),
+            "2001:db8::100".parse().unwrap(),
+        );
+        let big = ip_packet(
+            c,
+            v,
+            IpProtocol::UDP,
+            &udp_datagram(c, v, 5000, 53, &[7; 1400], false),
+        );
+        let mut out = [0u8; 1500];
+        let me: Ipv6Addr = "2001:db8:1::1".parse().unwrap();
+        let n = emit_error_packet(&mut out, me, &Repr::packet_too_big(1280), &big).unwrap();
+        assert_eq!(n, MAX_ERROR_LEN);
+        let info = parse_ip(&out[..n], 0).unwrap();
+        assert_eq!((info.src, info.dst), (IpAddr::V6(me), c));
+        assert!(verify_checksums(&out[..n], &info));
+        let Transport::IcmpError {
+            msg_type: 2,
+            quoted: Some(q),
+            ..
+        } = info.transport
+        else {
+            panic!("{:?}", info.transport)
+        };
+        assert_eq!(q.ports, Some((5000, 53)));
+        assert_eq!(
+            emit_error_packet(&mut out[..100], me, &Repr::packet_too_big(1280), &big),
+            Err(Error::NoRoom)
+        );
     }
 
     proptest! {
