@@ -112,7 +112,7 @@ impl<P: WorkerProcessor, I: PacketIo> Worker<P, I> {
         let mut lens = vec![0usize; slots];
         // Checksums known good: verified by the kernel, or just computed by us.
         let mut verified = vec![false; slots];
-        let mut descs: Vec<TxDesc> = Vec::with_capacity(t.batch);
+        let mut descs: Vec<TxDesc> = Vec::with_capacity(slots);
         let mut pending = PendingQueue::new(t.pending_capacity, slot_size);
         let mut idle_rounds = 0u32;
         let mut last_housekeeping = StdInstant::now();

@@ -128,6 +128,9 @@ impl RtNetlink {
         let mut sock = Socket::new(NETLINK_ROUTE)?;
         sock.bind(&SocketAddr::new(0, GROUPS))?;
         sock.set_non_blocking(true)?;
+        // Neighbour churn on a busy LAN comes in bursts; a lost notification costs
+        // a full re-resolution (ENOBUFS), so give the socket room.
+        sock.set_rx_buf_sz(1usize << 20)?;
         Ok(sock)
     }
 
