@@ -928,3 +928,50 @@ fn half_open_entries_count_as_active_like_linux_6_1() {
         );
     }
 }
+
+#[test]
+fn template_becomes_assured_when_a_connection_is_established() {
+    // Observed on the lab's Linux 6.1 (scenario conn-template.sh, `-p 10`):
+    //   TCP 00:07  ASSURED  10.1.0.9:0  10.0.0.100:82  10.0.2.11:8000   (t = 2 s)
+    //   TCP 00:55  ASSURED  ...                                         (t = 14 s)
+    // The template's timer ran out at 10 s while it controlled an established
+    // connection and was re-armed with 60 s.
+    let t = table(64, 1);
+    let d = Arc::new(DestCounters::new(0, 0));
+    let key = InKey {
+        proto: 6,
+        client: ep("10.1.0.9:0"),
+        virt: ep("10.0.0.100:82"),
+    };
+    let mut tn = NewConn::scheduled(
+        6,
+        key.client,
+        key.virt,
+        ep("10.0.2.11:8000"),
+        ForwardMethod::Masq,
+    );
+    tn.template = true;
+    tn.timeout_ms = Some(10_000);
+    tn.counters = Some(d.clone());
+    let tpl = t.insert(tn, secs(0)).unwrap();
+    assert_eq!((tpl.state_name(), tpl.raw_state()), ("NONE", 0));
+    let mut n = new_conn(6, "10.1.0.9:39473", ForwardMethod::Masq, &d);
+    n.control = Some(tpl.id);
+    let c = t.insert(n, secs(0)).unwrap();
+    t.on_packet(c.id, Direction::In, tcp(SYN), secs(0));
+    assert_eq!(
+        t.get(tpl.id).unwrap().state_name(),
+        "NONE",
+        "SYN_RECV is not enough"
+    );
+    t.on_packet(c.id, Direction::Out, tcp(SYNACK), secs(0));
+    t.on_packet(c.id, Direction::In, tcp(ACK), secs(0));
+    let tpl_now = t.get(tpl.id).unwrap();
+    assert_eq!((tpl_now.state_name(), tpl_now.raw_state()), ("ASSURED", 1));
+    assert_eq!(tpl_now.to_status(secs(2)).state, "ASSURED");
+    assert_eq!(tpl_now.expires_in_ms(secs(2)), 8_000);
+    // t = 14 s: re-armed at 10 s with 60 s.
+    assert!(t.lookup_template(&key, secs(14)).is_some());
+    assert_eq!(t.get(tpl.id).unwrap().expires_in_ms(secs(14)), 56_000);
+    assert_eq!((d.snapshot().persistent, d.snapshot().active), (1, 1));
+}

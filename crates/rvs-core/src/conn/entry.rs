@@ -40,6 +40,9 @@ impl ConnFlags {
     pub const TEMPLATE: u32 = 0x1000;
     /// One-packet scheduling (`-o`).
     pub const ONE_PACKET: u32 = 0x2000;
+    /// rvs-private (bits 16 and up are never synced): a template one of whose
+    /// connections became established, the kernel's template state ASSURED (1).
+    pub const TEMPLATE_ASSURED: u32 = 1 << 20;
 
     pub const fn has(self, bit: u32) -> bool {
         self.0 & bit != 0
@@ -130,6 +133,26 @@ impl Conn {
         self.expires.as_millis().saturating_sub(now.as_millis())
     }
 
+    /// The state name `ipvsadm -Lc` shows: as [`ConnState::name`], except that a
+    /// template is "ASSURED" once one of its connections was established.
+    pub fn state_name(&self) -> &'static str {
+        if self.is_template() && self.flags.has(ConnFlags::TEMPLATE_ASSURED) {
+            "ASSURED"
+        } else {
+            self.state.name()
+        }
+    }
+
+    /// The kernel's state number, as the sync protocol carries it (templates: 0 NONE,
+    /// 1 ASSURED).
+    pub fn raw_state(&self) -> u16 {
+        if self.is_template() {
+            u16::from(self.flags.has(ConnFlags::TEMPLATE_ASSURED))
+        } else {
+            self.state.to_raw()
+        }
+    }
+
     /// The row `ipvsadm -Lc` lists for this entry at `now`.
     pub fn to_status(&self, now: Instant) -> crate::status::ConnEntry {
         crate::status::ConnEntry {
@@ -140,7 +163,7 @@ impl Conn {
             virt_port: self.virt.port,
             dest: self.dest.addr,
             dest_port: self.dest.port,
-            state: self.state.name().to_string(),
+            state: self.state_name().to_string(),
             expires_ms: self.expires_in_ms(now),
             pe_name: None,
             pe_data: None,
@@ -184,8 +207,9 @@ pub struct NewConn {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SyncedState {
     pub state: ConnState,
-    /// Kernel flag bits from the message; only INACTIVE, NOOUTPUT and TEMPLATE are
-    /// taken from it, the forwarding method comes from the local real server.
+    /// Kernel flag bits from the message: INACTIVE is taken from it (the forwarding
+    /// method and NOOUTPUT come from the local real server). For a template whose
+    /// message state is 1 (ASSURED), set [`ConnFlags::TEMPLATE_ASSURED`].
     pub flags: ConnFlags,
 }
 

@@ -88,9 +88,11 @@ impl ConnState {
     }
 
     /// The state from the kernel's number (sync import); `None` when out of range.
+    /// Templates have two states, 0 (NONE) and 1 (ASSURED, see
+    /// [`super::ConnFlags::TEMPLATE_ASSURED`]).
     pub fn from_raw(proto: u8, template: bool, raw: u16) -> Option<ConnState> {
         if template {
-            return Some(ConnState::Template);
+            return (raw <= 1).then_some(ConnState::Template);
         }
         let raw = u8::try_from(raw).ok()?;
         match proto {

@@ -50,7 +50,9 @@ use slot::{
 
 use super::entry::{Conn, ConnFlags, ConnId, NewConn};
 use super::key::{InKey, OutKey, RawAddr};
+use super::sctp::SctpState;
 use super::state::{self, ConnState, Direction, PacketEvent, TimeoutTable, Transition};
+use super::tcp::TcpState;
 use crate::model::{ForwardMethod, Timeouts};
 use crate::time::Instant;
 use core::fmt;
@@ -317,12 +319,28 @@ impl ConnTable {
                         e.timeout_ms = self.timeouts.millis(t.to);
                     }
                     e.expires = now.as_millis().saturating_add(e.timeout_ms as u64);
-                    Some((e.to_conn(self.id_of(shard, local, e.gen)), t))
+                    let conn = e.to_conn(self.id_of(shard, local, e.gen));
+                    Some((conn, t))
                 }
                 _ => None,
             }
         };
         self.run_unlinks(&unlinks);
+        if let Some((conn, t)) = &result {
+            // `ip_vs_control_assure_ct`: a controlled connection that becomes
+            // established marks its template ASSURED.
+            let established = matches!(
+                t.to,
+                ConnState::Tcp(TcpState::Established) | ConnState::Sctp(SctpState::Established)
+            );
+            if let (true, true, Some(ctl)) = (established, t.to != t.from, conn.control) {
+                self.with_entry(ctl, |tpl| {
+                    if tpl.flags & ConnFlags::TEMPLATE != 0 {
+                        tpl.flags |= ConnFlags::TEMPLATE_ASSURED;
+                    }
+                });
+            }
+        }
         result
     }
 
@@ -369,7 +387,9 @@ impl ConnTable {
         let mut st = ConnState::initial(new.proto, new.template);
         if let Some(s) = new.synced {
             flags |= ConnFlags::SYNC;
-            if !new.template {
+            if new.template {
+                flags |= s.flags.0 & ConnFlags::TEMPLATE_ASSURED;
+            } else {
                 flags = (flags & !ConnFlags::INACTIVE) | (s.flags.0 & ConnFlags::INACTIVE);
                 st = s.state;
             }

@@ -75,7 +75,11 @@ impl ConnTable {
                     // rvs keeps no TCP sequence adjustments).
                     e.flags =
                         (e.flags & !ConnFlags::INACTIVE) | (synced.flags.0 & ConnFlags::INACTIVE);
-                    if !new.template {
+                    if new.template {
+                        // A template's state (NONE/ASSURED) follows the master too.
+                        e.flags = (e.flags & !ConnFlags::TEMPLATE_ASSURED)
+                            | (synced.flags.0 & ConnFlags::TEMPLATE_ASSURED);
+                    } else {
                         e.state = synced.state.to_raw() as u8;
                     }
                     e.timeout_ms = timeout_ms;
