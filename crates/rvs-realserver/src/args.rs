@@ -11,11 +11,14 @@ pub const USAGE: &str = "\
 usage:
   rvs-realserver setup --vip VIP [--vip VIP ...] --mode dr|tun [--iface IF] [--state FILE]
   rvs-realserver teardown [--state FILE]
+  rvs-realserver status [--state FILE]
   rvs-realserver decap --iface IF [--gue-port PORT] [--tun NAME] [--table NAME]
 
 setup     put the VIPs on lo and set the ARP sysctls (and tunl0 for TUN); every change
           is recorded in the state file (default /run/rvs/realserver.json)
 teardown  undo exactly what setup recorded
+status    say whether the host is set up and whether what setup did is still in place
+          (exit 0: set up and intact, 1: set up but changed since, 3: not set up)
 decap     decapsulate IPIP (and GUE on PORT) packets arriving on IF in user space and
           hand the inner packets to the local stack through a TUN device; runs until
           SIGINT or SIGTERM";
@@ -46,6 +49,7 @@ pub struct DecapArgs {
 pub enum Command {
     Setup(SetupArgs),
     Teardown { state: PathBuf },
+    Status { state: PathBuf },
     Decap(DecapArgs),
     Help,
 }
@@ -108,7 +112,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                 check_ifname(v)?;
                 iface = Some(v.clone());
             }
-            "--state" if cmd == "setup" || cmd == "teardown" => {
+            "--state" if cmd == "setup" || cmd == "teardown" || cmd == "status" => {
                 state = PathBuf::from(value(&mut it, flag)?);
             }
             "--gue-port" if cmd == "decap" => {
@@ -153,6 +157,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             }))
         }
         "teardown" => Ok(Command::Teardown { state }),
+        "status" => Ok(Command::Status { state }),
         "decap" => Ok(Command::Decap(DecapArgs {
             iface: iface.ok_or("decap needs --iface")?,
             gue_port,
@@ -193,6 +198,10 @@ mod tests {
             Ok(Command::Teardown {
                 state: DEFAULT_STATE.into()
             })
+        );
+        assert_eq!(
+            p("status --state /x"),
+            Ok(Command::Status { state: "/x".into() })
         );
         assert_eq!(
             p("decap --iface eth1"),

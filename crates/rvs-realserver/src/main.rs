@@ -5,7 +5,7 @@ use std::io::Write as _;
 use rvs_realserver::args::{self, Command};
 use rvs_realserver::{decap, setup};
 
-fn run() -> Result<(), String> {
+fn run() -> Result<i32, String> {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     match args::parse(&argv).map_err(|e| format!("{e}\n{}", args::USAGE))? {
         Command::Help => println!("{}", args::USAGE),
@@ -23,6 +23,40 @@ fn run() -> Result<(), String> {
                     "the kernel has no ipip module: run `rvs-realserver decap --iface {iface}` to decapsulate in user space"
                 );
             }
+        }
+        Command::Status { state } => {
+            return Ok(match setup::status(&state)? {
+                setup::Status::NotSetUp => {
+                    println!("not set up (no state file {})", state.display());
+                    3
+                }
+                setup::Status::SetUp { state, drift } => {
+                    println!(
+                        "set up for {} with VIP(s) added: {}",
+                        match state.mode {
+                            args::Mode::Dr => "DR",
+                            args::Mode::Tun => "TUN",
+                        },
+                        state
+                            .added_vips
+                            .iter()
+                            .map(|v| v.to_string())
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    );
+                    if state.needs_userspace_decap {
+                        println!("the kernel has no ipip module: `rvs-realserver decap` must run");
+                    }
+                    for d in &drift {
+                        println!("changed since: {d}");
+                    }
+                    if drift.is_empty() {
+                        0
+                    } else {
+                        1
+                    }
+                }
+            });
         }
         Command::Teardown { state } => {
             let s = setup::teardown(&state)?;
@@ -52,12 +86,15 @@ fn run() -> Result<(), String> {
             );
         }
     }
-    Ok(())
+    Ok(0)
 }
 
 fn main() {
-    if let Err(e) = run() {
-        eprintln!("rvs-realserver: {e}");
-        std::process::exit(1);
+    match run() {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("rvs-realserver: {e}");
+            std::process::exit(1);
+        }
     }
 }

@@ -190,6 +190,55 @@ pub fn setup(args: &SetupArgs) -> Result<State, String> {
     Ok(state)
 }
 
+/// What `status` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    NotSetUp,
+    /// Set up; the list says what no longer matches (empty: all in place).
+    SetUp {
+        state: State,
+        drift: Vec<String>,
+    },
+}
+
+/// Compare what setup recorded with the host now.
+pub fn status(state_path: &Path) -> Result<Status, String> {
+    let text = match std::fs::read_to_string(state_path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Status::NotSetUp),
+        Err(e) => return Err(format!("{}: {e}", state_path.display())),
+    };
+    let state: State = serde_json::from_str(&text)
+        .map_err(|e| format!("{} is not a state file: {e}", state_path.display()))?;
+    let mut drift = Vec::new();
+    for vip in &state.added_vips {
+        if !on_lo(vip)? {
+            drift.push(format!("VIP {vip} is no longer on lo"));
+        }
+    }
+    for c in &state.sysctls {
+        let want = expected_value(&c.path);
+        match (sysctl::read(&c.path), want) {
+            (Ok(now), Some(want)) if now != want => {
+                drift.push(format!("{} is {now}, setup set {want}", c.path.display()))
+            }
+            (Err(e), _) => drift.push(e),
+            _ => {}
+        }
+    }
+    Ok(Status::SetUp { state, drift })
+}
+
+/// The value setup writes to a sysctl of this name.
+fn expected_value(path: &Path) -> Option<&'static str> {
+    match path.file_name()?.to_str()? {
+        "arp_ignore" => Some("1"),
+        "arp_announce" => Some("2"),
+        "rp_filter" => Some("0"),
+        _ => None,
+    }
+}
+
 /// Undo what the setup recorded in `state_path`, then delete the file.
 pub fn teardown(state_path: &Path) -> Result<State, String> {
     let text = std::fs::read_to_string(state_path)

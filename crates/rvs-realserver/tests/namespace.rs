@@ -51,6 +51,19 @@ fn setup_then_teardown_restores_everything() {
         let want = if *n == "arp_ignore" { "1" } else { "2" };
         assert_eq!(ns.sysctl(i, n), want, "{i}.{n}");
     }
+    // status: intact, then drift noticed.
+    let st = ns.run(&[BIN, "status", "--state", &state.0]);
+    assert_eq!(
+        st.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&st.stdout)
+    );
+    ns.ok(&["sysctl", "-qw", "net.ipv4.conf.lo.arp_ignore=0"]);
+    let st = ns.run(&[BIN, "status", "--state", &state.0]);
+    assert_eq!(st.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&st.stdout).contains("arp_ignore is 0"));
+    ns.ok(&["sysctl", "-qw", "net.ipv4.conf.lo.arp_ignore=1"]);
     // A second setup is refused and changes nothing.
     let again = ns.run(&[
         BIN,
@@ -71,6 +84,10 @@ fn setup_then_teardown_restores_everything() {
     assert_eq!(after, before);
     assert_eq!(ns.lo_addrs(), lo_before);
     assert!(!std::path::Path::new(&state.0).exists());
+    assert_eq!(
+        ns.run(&[BIN, "status", "--state", &state.0]).status.code(),
+        Some(3)
+    );
     // Nothing left to undo.
     assert!(!ns
         .run(&[BIN, "teardown", "--state", &state.0])
