@@ -25,9 +25,12 @@
 //! them and re-evaluates the OVERLOAD flag. One-packet (`-o`) connections are never
 //! inserted: the engine forwards the packet and only counts it in the stats.
 //!
+//! Listings: [`Conn::to_status`] (or [`Conn::state_name`], which shows a template whose
+//! connection got established as "ASSURED", as Linux does).
+//!
 //! What the sync daemon needs is in [`Conn`] (export, through
 //! [`ConnTable::for_each`]: protocol, the three endpoints, fwmark, kernel flag bits,
-//! state number, timeout) and [`ConnTable::sync_apply`] with a [`NewConn`] carrying a
+//! [`Conn::raw_state`], timeout) and [`ConnTable::sync_apply`] with a [`NewConn`] carrying a
 //! [`SyncedState`] (import, with the kernel's update rules).
 //!
 //! Not implemented: the `drop_entry` / `drop_packet` defenses, which react to kernel

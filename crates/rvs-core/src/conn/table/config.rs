@@ -9,7 +9,7 @@ pub const RECLAIM_SCAN: usize = 256;
 /// Maximum number of shards.
 pub const MAX_SHARDS: usize = 1024;
 
-/// Sizing of a [`ConnTable`].
+/// Sizing of a [`ConnTable`](super::ConnTable).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnTableConfig {
     /// Upper bound on entries (connections and templates together).
