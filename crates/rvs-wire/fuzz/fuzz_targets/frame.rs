@@ -37,13 +37,23 @@ fn views(b: &[u8]) {
     for at in [0usize, 14, 18, 20, 34, 40, 54] {
         let Some(s) = b.get(at..) else { continue };
         if let Ok(p) = ipv4::Packet::new_checked_header(s) {
-            let _ = (p.payload(), p.options(), p.verify_checksum(), ipv4::Repr::parse(&p));
+            let _ = (
+                p.payload(),
+                p.options(),
+                p.verify_checksum(),
+                ipv4::Repr::parse(&p),
+            );
         }
         if let Ok(p) = ipv6::Packet::new_checked_header(s) {
             let _ = (p.payload(), p.upper_layer(), ipv6::Repr::parse(&p));
         }
         if let Ok(t) = tcp::Packet::new_checked(s) {
-            let _ = (t.mss(), t.payload(), tcp::Repr::parse(&t), t.verify_checksum(0));
+            let _ = (
+                t.mss(),
+                t.payload(),
+                tcp::Repr::parse(&t),
+                t.verify_checksum(0),
+            );
         }
         if let Ok(u) = udp::Packet::new_checked(s) {
             let _ = (u.payload(), u.verify_checksum(0, true));
@@ -114,7 +124,10 @@ fn exercise(bytes: &[u8], ip: &IpInfo, ctl: u8) {
         if rewrite_icmp_error(&mut buf, ip, &outer, &inner).is_ok() {
             let after = parse_ip(&buf[..ip.end], ip.offset).expect("parses");
             if valid && ip.fragment == Fragment::None {
-                assert!(verify_checksums(&buf, &after), "icmp rewrite broke a checksum");
+                assert!(
+                    verify_checksums(&buf, &after),
+                    "icmp rewrite broke a checksum"
+                );
             }
         } else {
             assert_eq!(buf, bytes);
