@@ -18,6 +18,8 @@
 //!   (RFC 1624): the NAT / FULLNAT primitive of the engine.
 //! * [`tunnel`] prepends outer headers (IPIP, IPv6 tunnels, GUE, GRE) and finds the inner
 //!   packet of a tunnelled one.
+//! * [`icmpv4::emit_error_packet`] and [`icmpv6::emit_error_packet`] build the "fragmentation
+//!   needed" / "packet too big" replies a tunnel that grows a packet must send.
 //! * [`checksum`] has the Internet checksum (full, pseudo-headers, incremental, partial
 //!   completion) and SCTP's CRC32c.
 //!
