@@ -3,7 +3,7 @@
 
 use core::net::IpAddr;
 use rvs_core::model::{
-    DestConfig, ServiceConfig, ServiceKey, SyncDaemonConfig, SyncRole, Timeouts,
+    DestConfig, FwmarkRule, ServiceConfig, ServiceKey, SyncDaemonConfig, SyncRole, Timeouts,
 };
 use rvs_core::status::{ConnEntry, Snapshot};
 use serde::{Deserialize, Serialize};
@@ -22,7 +22,8 @@ pub enum Request {
     EditService(ServiceConfig),
     /// `-D`
     DelService(ServiceKey),
-    /// `-C`
+    /// `-C`: every service, and every firewall-mark rule (they are saved by `-S`
+    /// with the services, so `-C` then `-R` restores both).
     Flush,
     /// `-a`
     AddDest(ServiceKey, DestConfig),
@@ -38,6 +39,11 @@ pub enum Request {
     StartDaemon(SyncDaemonConfig),
     /// `--stop-daemon`
     StopDaemon(SyncRole),
+    /// rvs extension `--add-mark`: append a firewall-mark classification rule (the
+    /// equivalent of an `iptables -t mangle -A PREROUTING ... -j MARK` rule).
+    AddFwmarkRule(FwmarkRule),
+    /// rvs extension `--del-mark`: remove the rule equal to this one.
+    DelFwmarkRule(FwmarkRule),
     /// Several requests applied as one: all or nothing (`-R`).
     Batch(Vec<Request>),
     /// Everything `-L` shows but the connections.

@@ -1,7 +1,9 @@
 //! Live figures of the engine, as listings return them: the data ipvsadm's list
 //! formats are printed from. rvsadm formats these exactly as ipvsadm would.
 
-use crate::model::{DestConfig, Rates, ServiceConfig, Stats, SyncDaemonConfig, Timeouts};
+use crate::model::{
+    DestConfig, FwmarkRule, Rates, ServiceConfig, Stats, SyncDaemonConfig, Timeouts,
+};
 use core::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
@@ -56,4 +58,8 @@ pub struct Snapshot {
     pub services: Vec<ServiceEntry>,
     pub timeouts: Timeouts,
     pub daemons: Vec<SyncDaemonConfig>,
+    /// The firewall-mark classification rules, in evaluation order (rvs extension;
+    /// absent from older daemons' answers).
+    #[serde(default)]
+    pub fwmark_rules: Vec<FwmarkRule>,
 }

@@ -57,6 +57,7 @@ fn snapshot(services: Vec<ServiceEntry>) -> Snapshot {
         services,
         timeouts: Timeouts::default(),
         daemons: Vec::new(),
+        fwmark_rules: Vec::new(),
     }
 }
 

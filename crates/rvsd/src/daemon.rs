@@ -152,6 +152,7 @@ impl Daemon {
             services: self.figures.services(&self.state, now),
             timeouts: self.state.timeouts(),
             daemons: self.state.daemons().to_vec(),
+            fwmark_rules: self.state.fwmark_rules().to_vec(),
         }
     }
 

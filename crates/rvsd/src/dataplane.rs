@@ -179,7 +179,7 @@ impl Drop for Director {
 impl Figures for Director {
     fn apply(&mut self, state: &ConfigState, now: Instant) {
         self.figures.apply(state, now);
-        let steering = Steering::compute(state.services(), &[], &self.fullnat);
+        let steering = Steering::compute(state.services(), state.fwmark_rules(), &self.fullnat);
         if self.installed.as_ref() != Some(&steering) {
             match self.dataplane.update(&steering) {
                 Some(Ok(())) => self.installed = Some(steering),

@@ -41,10 +41,14 @@ impl EngineFigures {
 
 impl Figures for EngineFigures {
     fn apply(&mut self, state: &ConfigState, now: Instant) {
-        // No request carries firewall-mark classification rules yet: fwmark services
-        // receive no packets until one does.
-        self.engine
-            .apply(state.services(), &[], state.timeouts(), now);
+        // Firewall-mark services receive the packets of the state's rules (rvsadm
+        // --add-mark), since the kernel's skb mark is invisible to a userspace data plane.
+        self.engine.apply(
+            state.services(),
+            state.fwmark_rules(),
+            state.timeouts(),
+            now,
+        );
     }
 
     fn services(&self, _state: &ConfigState, now: Instant) -> Vec<ServiceEntry> {

@@ -35,6 +35,8 @@ pub(super) fn diff(from: &ConfigState, to: &ConfigState) -> Vec<Request> {
         }
     }
 
+    fwmark_rules(from, to, &mut out);
+
     for role in [SyncRole::Master, SyncRole::Backup] {
         if let Some(d) = to.daemon(role) {
             if from.daemon(role) != Some(d) {
@@ -43,6 +45,23 @@ pub(super) fn diff(from: &ConfigState, to: &ConfigState) -> Vec<Request> {
         }
     }
     out
+}
+
+/// Rules are evaluated in order and each addition goes to the end: the rules both
+/// lists begin with stay, the others are deleted and added again in the new order.
+fn fwmark_rules(from: &ConfigState, to: &ConfigState, out: &mut Vec<Request>) {
+    let kept = from
+        .fwmark_rules
+        .iter()
+        .zip(&to.fwmark_rules)
+        .take_while(|(a, b)| a == b)
+        .count();
+    for rule in &from.fwmark_rules[kept..] {
+        out.push(Request::DelFwmarkRule(*rule));
+    }
+    for rule in &to.fwmark_rules[kept..] {
+        out.push(Request::AddFwmarkRule(*rule));
+    }
 }
 
 fn add_service(new: &VirtualService, out: &mut Vec<Request>) {

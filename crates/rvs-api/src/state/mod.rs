@@ -13,8 +13,8 @@ pub mod validate;
 use crate::request::{ApiError, ErrorKind, Reply, Request};
 use core::net::IpAddr;
 use rvs_core::model::{
-    DestConfig, Family, ServiceConfig, ServiceKey, SyncDaemonConfig, SyncRole, Timeouts,
-    VirtualService,
+    DestConfig, Family, FwmarkRule, ServiceConfig, ServiceKey, SyncDaemonConfig, SyncRole,
+    Timeouts, VirtualService,
 };
 use rvs_core::status::{DestEntry, ServiceEntry, Snapshot};
 
@@ -24,12 +24,14 @@ pub const DEFAULT_TABLE_SIZE: u32 = 4096;
 /// The desired state: services ordered by [`ServiceKey`] (the kernel's hash order
 /// cannot be reproduced, and ipvsadm sorts its listings anyway), each with its real
 /// servers in the kernel's list order (the most recently added first); timeouts as
-/// `--set` left them; at most one sync daemon per role, master first.
+/// `--set` left them; at most one sync daemon per role, master first; the
+/// firewall-mark rules in the order they were added (the order they are evaluated in).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ConfigState {
     services: Vec<VirtualService>,
     timeouts: Timeouts,
     daemons: Vec<SyncDaemonConfig>,
+    fwmark_rules: Vec<FwmarkRule>,
 }
 
 impl ConfigState {
@@ -57,6 +59,12 @@ impl ConfigState {
 
     pub fn daemon(&self, role: SyncRole) -> Option<&SyncDaemonConfig> {
         self.daemons.iter().find(|d| d.role == role)
+    }
+
+    /// The firewall-mark classification rules, in evaluation order (first match wins),
+    /// normalized as [`validate::fwmark_rule`] says.
+    pub fn fwmark_rules(&self) -> &[FwmarkRule] {
+        &self.fwmark_rules
     }
 
     /// The configuration as a listing with every figure at zero: what `-L` shows of a
@@ -88,6 +96,7 @@ impl ConfigState {
             services,
             timeouts: self.timeouts,
             daemons: self.daemons.clone(),
+            fwmark_rules: self.fwmark_rules.clone(),
         }
     }
 
@@ -105,8 +114,11 @@ impl ConfigState {
                 self.services.remove(i);
                 Ok(())
             }
+            // The rules go with the services: `-S` saves both, and `-C` then `-R`
+            // must restore a saved configuration without "already exists".
             Request::Flush => {
                 self.services.clear();
+                self.fwmark_rules.clear();
                 Ok(())
             }
             Request::AddDest(key, dest) => self.add_dest(&key, dest),
@@ -117,6 +129,8 @@ impl ConfigState {
             Request::SetTimeouts(t) => self.set_timeouts(t),
             Request::StartDaemon(cfg) => self.start_daemon(cfg),
             Request::StopDaemon(role) => self.stop_daemon(role),
+            Request::AddFwmarkRule(rule) => self.add_fwmark_rule(&rule),
+            Request::DelFwmarkRule(rule) => self.del_fwmark_rule(&rule),
             Request::Batch(requests) => self.batch(requests),
             Request::GetSnapshot | Request::GetConnections | Request::Reload => Err(ApiError::new(
                 ErrorKind::Unsupported,
@@ -283,6 +297,44 @@ impl ConfigState {
         Ok(())
     }
 
+    /// Appends a rule (iptables `-A`): it is evaluated after those already there.
+    fn add_fwmark_rule(&mut self, rule: &FwmarkRule) -> Result<(), ApiError> {
+        let rule = validate::fwmark_rule(rule)?;
+        if self.fwmark_rules.contains(&rule) {
+            return Err(ApiError::new(
+                ErrorKind::Exists,
+                format!("firewall-mark rule {} already exists", rule_text(&rule)),
+            ));
+        }
+        if self.fwmark_rules.len() >= validate::MAX_FWMARK_RULES {
+            return Err(ApiError::new(
+                ErrorKind::NoMemory,
+                format!(
+                    "{} firewall-mark rules already: no more may be added",
+                    validate::MAX_FWMARK_RULES
+                ),
+            ));
+        }
+        self.fwmark_rules.push(rule);
+        Ok(())
+    }
+
+    fn del_fwmark_rule(&mut self, rule: &FwmarkRule) -> Result<(), ApiError> {
+        let rule = validate::fwmark_rule(rule)?;
+        let at = self
+            .fwmark_rules
+            .iter()
+            .position(|r| *r == rule)
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorKind::NotFound,
+                    format!("no firewall-mark rule {}", rule_text(&rule)),
+                )
+            })?;
+        self.fwmark_rules.remove(at);
+        Ok(())
+    }
+
     /// All or nothing: the requests are applied to a copy, kept only if all pass.
     fn batch(&mut self, requests: Vec<Request>) -> Result<(), ApiError> {
         let mut next = self.clone();
@@ -341,5 +393,24 @@ fn key_text(key: &ServiceKey) -> String {
     }
 }
 
+/// A rule in words, for messages: "mark 99 TCP 10.0.0.1/32 port 80 from any".
+fn rule_text(rule: &FwmarkRule) -> String {
+    let proto = rule.proto.map_or("any protocol", |p| p.name());
+    let ports = match rule.dst_ports {
+        None => "any port".to_string(),
+        Some((lo, hi)) if lo == hi => format!("port {lo}"),
+        Some((lo, hi)) => format!("ports {lo}-{hi}"),
+    };
+    let src = rule
+        .src
+        .map_or("any".to_string(), |p| format!("{}/{}", p.addr, p.len));
+    format!(
+        "(mark {} {proto} to {}/{} {ports} from {src})",
+        rule.mark, rule.dst.addr, rule.dst.len
+    )
+}
+
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_fwmark;

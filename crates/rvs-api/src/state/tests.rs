@@ -824,7 +824,18 @@ fn diff_property_over_generated_states() {
             );
             d.weight = next(4) as u32;
             let role = [SyncRole::Master, SyncRole::Backup][next(2) as usize];
-            let r = match next(10) {
+            let port = 80 + next(3) as u16;
+            let rule = FwmarkRule {
+                mark: 3,
+                family: Family::V4,
+                proto: Some(Protocol::Tcp),
+                dst: rvs_core::model::Prefix::new(ip(VIP), 32),
+                dst_ports: Some((port, port)),
+                src: None,
+            };
+            let r = match next(12) {
+                10 => Request::AddFwmarkRule(rule),
+                11 => Request::DelFwmarkRule(rule),
                 0 => Request::AddService(svc(key)),
                 1 => {
                     let mut c = svc(key);

@@ -5,8 +5,8 @@
 use crate::request::{ApiError, ErrorKind};
 use core::net::IpAddr;
 use rvs_core::model::{
-    DestConfig, Family, ForwardMethod, Protocol, SchedFlags, ServiceConfig, ServiceKey,
-    SyncDaemonConfig, Timeouts, TunnelCsum, TunnelType,
+    DestConfig, Family, ForwardMethod, FwmarkRule, Prefix, Protocol, SchedFlags, ServiceConfig,
+    ServiceKey, SyncDaemonConfig, Timeouts, TunnelCsum, TunnelType,
 };
 
 /// The longest persistence timeout ipvsadm accepts (31 days, in seconds).
@@ -218,4 +218,78 @@ pub fn daemon(cfg: &SyncDaemonConfig) -> Result<(), ApiError> {
         }
     }
     Ok(())
+}
+
+/// The most firewall-mark rules a director keeps: every packet that matches no
+/// address service is checked against them in order.
+pub const MAX_FWMARK_RULES: usize = 1024;
+
+/// A firewall-mark rule as the desired state keeps it, or why it cannot be one.
+///
+/// Like iptables, addresses lose the bits their prefix length does not cover
+/// (`10.0.0.1/24` is `10.0.0.0/24`), and a match on everything is no match at all:
+/// ports `0-65535` and a source `/0` become "any". So two rules that match the same
+/// packets compare equal, which is what duplicates and deletions go by.
+pub fn fwmark_rule(rule: &FwmarkRule) -> Result<FwmarkRule, ApiError> {
+    if rule.mark == 0 {
+        return Err(invalid(
+            "firewall mark 0 names no service (marks are 1..4294967295)",
+        ));
+    }
+    let dst = rule_prefix("destination", rule.family, &rule.dst)?;
+    let src = match rule.src {
+        Some(src) => Some(rule_prefix("source", rule.family, &src)?).filter(|p| p.len > 0),
+        None => None,
+    };
+    let dst_ports = match rule.dst_ports {
+        Some((lo, hi)) if lo > hi => {
+            return Err(invalid(format!(
+                "port range {lo}-{hi} is empty: the first port is above the last"
+            )))
+        }
+        Some(_) if rule.proto.is_none() => {
+            return Err(invalid(
+                "a destination port needs a protocol (tcp, udp or sctp), as in iptables",
+            ))
+        }
+        Some((0, 65535)) => None,
+        other => other,
+    };
+    Ok(FwmarkRule {
+        dst,
+        src,
+        dst_ports,
+        ..*rule
+    })
+}
+
+/// A prefix of the rule's family, with no bits past its length.
+fn rule_prefix(what: &str, family: Family, p: &Prefix) -> Result<Prefix, ApiError> {
+    let (max, fam) = match family {
+        Family::V4 => (32, "IPv4"),
+        Family::V6 => (128, "IPv6"),
+    };
+    if Family::of(&p.addr) != family {
+        return Err(invalid(format!(
+            "{what} {} is not an {fam} address, as the rule's family is",
+            p.addr
+        )));
+    }
+    if p.len > max {
+        return Err(invalid(format!(
+            "{what} prefix {}/{} is longer than /{max}",
+            p.addr, p.len
+        )));
+    }
+    let addr = match p.addr {
+        IpAddr::V4(a) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(p.len)).unwrap_or(0);
+            IpAddr::V4((u32::from(a) & mask).into())
+        }
+        IpAddr::V6(a) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(p.len)).unwrap_or(0);
+            IpAddr::V6((u128::from(a) & mask).into())
+        }
+    };
+    Ok(Prefix::new(addr, p.len))
 }
