@@ -814,7 +814,9 @@ fn workers_share_the_table_without_losing_accounting() {
         let mut tn =
             NewConn::scheduled(6, k.client, k.virt, ep("10.0.2.11:80"), ForwardMethod::Masq);
         tn.template = true;
-        tn.timeout_ms = Some(1_000);
+        // Longer than the run: each thread has its own clock, and one thread's sweep at
+        // its later `now` must not take another's template while it is briefly unused.
+        tn.timeout_ms = Some(100_000);
         tn.counters = Some(d.clone());
         tpls.push(t.insert(tn, secs(0)).unwrap().id);
     }
@@ -974,4 +976,50 @@ fn template_becomes_assured_when_a_connection_is_established() {
     assert!(t.lookup_template(&key, secs(14)).is_some());
     assert_eq!(t.get(tpl.id).unwrap().expires_in_ms(secs(14)), 56_000);
     assert_eq!((d.snapshot().persistent, d.snapshot().active), (1, 1));
+}
+
+#[test]
+fn links_to_a_vanished_template_are_dropped_and_failed_inserts_unlink() {
+    let t = table(2, 1);
+    let key = InKey {
+        proto: 17,
+        client: ep("10.1.12.0:0"),
+        virt: ep("10.0.0.100:53"),
+    };
+    let mut tn = NewConn::scheduled(
+        17,
+        key.client,
+        key.virt,
+        ep("10.0.2.11:53"),
+        ForwardMethod::Masq,
+    );
+    tn.template = true;
+    tn.timeout_ms = Some(60_000);
+    let tpl = t.insert(tn.clone(), secs(0)).unwrap();
+    // A failed insert (the key exists) leaves the template's count alone.
+    let mut n = NewConn::scheduled(
+        17,
+        ep("10.1.12.1:1"),
+        key.virt,
+        ep("10.0.2.11:53"),
+        ForwardMethod::Masq,
+    );
+    n.control = Some(tpl.id);
+    let c = t.insert(n.clone(), secs(1)).unwrap();
+    assert_eq!(c.control, Some(tpl.id));
+    assert!(matches!(
+        t.insert(n.clone(), secs(1)),
+        Err(InsertError::Exists(_))
+    ));
+    assert_eq!(t.get(tpl.id).unwrap().n_control, 1);
+    // So does a refused one (the table holds two entries).
+    let mut n2 = n.clone();
+    n2.client = ep("10.1.12.2:1");
+    assert_eq!(t.insert(n2.clone(), secs(1)), Err(InsertError::Full));
+    assert_eq!(t.get(tpl.id).unwrap().n_control, 1);
+    // Once the template is gone, new connections do not point at it.
+    assert_eq!(t.remove_where(|c| c.is_template()), 1);
+    assert!(t.expire_now(c.id));
+    let c2 = t.insert(n2, secs(2)).unwrap();
+    assert_eq!(c2.control, None);
 }

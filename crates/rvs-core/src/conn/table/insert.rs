@@ -62,13 +62,18 @@ impl ConnTable {
             (s, _) => self.timeouts.millis(s),
         });
 
+        // Link to the template first, so that the connection never exists without the
+        // template counting it (another worker may remove it at any time). A template
+        // that is gone is simply not linked.
+        let control = new.control.filter(|&ctl| self.link(ctl, now));
+
         let mut unlinks = Unlinks::new();
-        let result = {
+        let result = 'locked: {
             let mut inner = self.lock(shard);
             if let Some(local) = self.find_in(&inner, &kin) {
                 if !self.expire_if_due(&mut inner, shard, local, now, &mut unlinks) {
                     let gen = inner.slab[local as usize].gen;
-                    return Err(InsertError::Exists(self.id_of(shard, local, gen)));
+                    break 'locked Err(InsertError::Exists(self.id_of(shard, local, gen)));
                 }
             }
             if inner.len >= self.per_shard {
@@ -95,8 +100,8 @@ impl ConnTable {
                     laddr,
                     expires: now.as_millis().saturating_add(timeout_ms as u64),
                     counters: new.counters.clone(),
-                    control_slot: new.control.map_or(NO_SLOT, |c| c.slot),
-                    control_gen: new.control.map_or(0, |c| c.gen),
+                    control_slot: control.map_or(NO_SLOT, |c| c.slot),
+                    control_gen: control.map_or(0, |c| c.gen),
                     gen,
                     timeout_ms,
                     fwmark: new.fwmark,
@@ -135,8 +140,10 @@ impl ConnTable {
             }
         };
         self.run_unlinks(&unlinks);
-        if let (Ok(_), Some(ctl)) = (&result, new.control) {
-            self.link(ctl, now);
+        if let (Err(_), Some(ctl)) = (&result, control) {
+            // Nothing was created: undo the link (the template keeps its restarted
+            // timer, as in the kernel).
+            self.with_entry(ctl, |t| t.n_control = t.n_control.saturating_sub(1));
         }
         result
     }

@@ -143,11 +143,14 @@ impl ConnTable {
         (e.live & LIVE != 0 && e.gen == id.gen).then(|| f(e))
     }
 
-    pub(super) fn link(&self, template: ConnId, now: Instant) {
+    /// Count one more connection controlled by `template` and restart its timer.
+    /// Returns false if the template is gone.
+    pub(super) fn link(&self, template: ConnId, now: Instant) -> bool {
         self.with_entry(template, |t| {
             t.n_control = t.n_control.saturating_add(1);
             t.expires = now.as_millis().saturating_add(t.timeout_ms as u64);
-        });
+        })
+        .is_some()
     }
 
     pub(super) fn run_unlinks(&self, unlinks: &Unlinks) {
