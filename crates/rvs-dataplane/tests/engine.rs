@@ -169,3 +169,78 @@ fn engine_serves_nat_and_dr_through_the_data_plane() {
     assert_eq!(conns, 4, "{status:?}");
     handle.shutdown().expect("shutdown");
 }
+
+#[test]
+fn engine_serves_nat_over_ipv6() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let topo = Topology::new("h");
+    let (d0, d1) = (topo.dir_client_if.clone(), topo.dir_server_if.clone());
+    let (c0, s0) = (topo.client_if.clone(), topo.server_if.clone());
+    for (ns, addr, dev) in [
+        (&topo.client, "fd00:1::2/64", &c0),
+        (&topo.director, "fd00:1::1/64", &d0),
+        (&topo.director, "fd00:1::100/128", &d0),
+        (&topo.director, "fd00:2::1/64", &d1),
+        (&topo.server, "fd00:2::2/64", &s0),
+    ] {
+        ns.sh(&["ip", "-6", "addr", "add", addr, "dev", dev, "nodad"]);
+    }
+    topo.client
+        .sh(&["ip", "-6", "route", "add", "default", "via", "fd00:1::1"]);
+    topo.server
+        .sh(&["ip", "-6", "route", "add", "default", "via", "fd00:2::1"]);
+
+    let vip: std::net::Ipv6Addr = "fd00:1::100".parse().unwrap();
+    let rip: std::net::Ipv6Addr = "fd00:2::2".parse().unwrap();
+    let mut vs = service(80, 8080, ForwardMethod::Masq);
+    vs.config.key = ServiceKey::Addr {
+        proto: Protocol::Tcp,
+        addr: vip.into(),
+        port: 80,
+    };
+    vs.dests[0].addr = rip.into();
+    let services = vec![vs];
+    let engine = Engine::new(EngineConfig::default()).expect("engine");
+    engine.apply(&services, &[], Timeouts::default(), Instant::ZERO);
+
+    let listener = topo
+        .server
+        .run(move || TcpListener::bind((rip, 8080)).expect("bind server"));
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 64];
+        let n = s.read(&mut buf).expect("server read");
+        s.write_all(b"v6 ").unwrap();
+        s.write_all(&buf[..n]).unwrap();
+        // And a bulk answer, cut from TSO super-frames on the way.
+        s.write_all(&vec![b'x'; 1 << 20]).unwrap();
+    });
+    let mut cfg = DataplaneConfig::new(vec![d0, d1]);
+    cfg.steering_table = name("tab_h").replace("dp", "rvs_dp");
+    cfg.steering = Steering::compute(&services, &[], &FullNatPool::default());
+    cfg.ring.block_size = 1 << 16;
+    cfg.ring.block_count = 8;
+    let e = engine.clone();
+    let handle = topo
+        .director
+        .run(move || Dataplane::start(cfg, e).expect("start data plane"));
+    let got = topo.client.run(move || {
+        let addr = SocketAddr::from((vip, 80));
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+            .map_err(|e| format!("connect: {e}"))?;
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(b"hello").map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).map_err(|e| format!("read: {e}"))?;
+        Ok::<Vec<u8>, String>(out)
+    });
+    let got = got.unwrap_or_else(|e| panic!("{e}; counters {:?}", handle.counters()));
+    server.join().expect("server");
+    assert_eq!(&got[..8], b"v6 hello");
+    assert_eq!(got.len(), 8 + (1 << 20));
+    handle.shutdown().expect("shutdown");
+}

@@ -131,6 +131,9 @@ pub struct Topology {
     pub server: Netns,
     pub dir_client_if: String,
     pub dir_server_if: String,
+    /// The client's and the server's interface towards the director.
+    pub client_if: String,
+    pub server_if: String,
 }
 
 pub const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 77, 1, 2);
@@ -160,6 +163,8 @@ impl Topology {
             server,
             dir_client_if: d0,
             dir_server_if: d1,
+            client_if: c0,
+            server_if: s0,
         }
     }
 
