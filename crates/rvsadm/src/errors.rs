@@ -37,6 +37,11 @@ pub fn message(cmd: Cmd, kind: ErrorKind) -> &'static str {
         // The kernel answers ENODEV for a sync interface that does not exist.
         (Cmd::StartDaemon, K::NotFound) => Some("No such device"),
         (Cmd::StopDaemon, K::NoService | K::NotFound) => Some("No daemon is running"),
+        // rvs's firewall-mark rules.
+        (Cmd::AddMark, K::Exists) => Some("Firewall-mark rule already exists"),
+        (Cmd::AddMark, K::NoMemory) => Some("Too many firewall-mark rules"),
+        (Cmd::DelMark, K::NotFound) => Some("No such firewall-mark rule"),
+        (Cmd::AddMark | Cmd::DelMark, K::Invalid) => Some("Invalid firewall-mark rule"),
         _ => None,
     };
     if let Some(m) = specific {

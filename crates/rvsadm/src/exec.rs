@@ -211,7 +211,13 @@ fn list(
         Err(CallError::Unreachable(why)) => return unreachable(out, &why),
     };
     let text = match listing {
+        // `-S`: the rules `-R` reads, the mark rules (an rvs extension) last.
+        Listing::All if fmt.rule => {
+            format::format_list_all(&snap, fmt, names)
+                + &format::format_mark_lines(&snap.fwmark_rules)
+        }
         Listing::All => format::format_list_all(&snap, fmt, names),
+        Listing::Marks => format::format_marks(&snap.fwmark_rules),
         Listing::Service(key) => match snap.services.iter().find(|s| s.config.key == *key) {
             Some(svc) => format::format_service_listing(svc, fmt, names),
             None => return Step::Stop(out.fail(1, "No such service")),
@@ -320,6 +326,9 @@ fn replay_for_refusal(backend: &mut dyn Backend, pending: &[(Cmd, Request)]) -> 
     copy.dispatch(Request::SetTimeouts(snap.timeouts)).ok()?;
     for d in &snap.daemons {
         copy.dispatch(Request::StartDaemon(d.clone())).ok()?;
+    }
+    for rule in &snap.fwmark_rules {
+        copy.dispatch(Request::AddFwmarkRule(*rule)).ok()?;
     }
     pending
         .iter()

@@ -19,6 +19,10 @@ pub enum Cmd {
     Restore,
     Save,
     Zero,
+    /// rvs extension: `--add-mark`.
+    AddMark,
+    /// rvs extension: `--del-mark`.
+    DelMark,
 }
 
 impl Cmd {
@@ -38,6 +42,8 @@ impl Cmd {
             Cmd::Restore => "restore",
             Cmd::Save => "save",
             Cmd::Zero => "zero",
+            Cmd::AddMark => "add-mark",
+            Cmd::DelMark => "del-mark",
         }
     }
 
@@ -55,7 +61,10 @@ impl Cmd {
             Cmd::StopDaemon => b"xxxxxxxxxxxxxxxxxxx xxxxxxxxxxxxxx",
             Cmd::Save => b" xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
             Cmd::Zero => b"xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-            Cmd::Flush | Cmd::Timeout | Cmd::Restore => b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            // The mark commands check their own options (cli/mark.rs).
+            Cmd::Flush | Cmd::Timeout | Cmd::Restore | Cmd::AddMark | Cmd::DelMark => {
+                b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+            }
         }
     }
 
@@ -235,6 +244,11 @@ impl OptSet {
         Ok(())
     }
 
+    /// The set of `opt` alone.
+    pub fn only(opt: Opt) -> OptSet {
+        OptSet(1 << opt as u64)
+    }
+
     pub fn any(self, opts: &[Opt]) -> bool {
         opts.iter().any(|o| self.has(*o))
     }
@@ -322,6 +336,8 @@ mod tests {
             Cmd::Restore,
             Cmd::Save,
             Cmd::Zero,
+            Cmd::AddMark,
+            Cmd::DelMark,
         ] {
             assert!(cmd.row().iter().all(|c| b"+x1 ".contains(c)), "{cmd:?}");
         }

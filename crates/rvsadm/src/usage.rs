@@ -29,6 +29,12 @@ Usage:
   {p} --stop-daemon master|backup
   {p} -h | -v
 
+rvs extension, firewall-mark rules (what iptables -j MARK does for the kernel):
+  {p} --add-mark|--del-mark -f mark [-6] -t|-u|--sctp-service addr[/len][:port[-port]]
+         [--source addr[/len]]
+  {p} --add-mark|--del-mark -f mark [-6] --destination addr[/len] [--source addr[/len]]
+  {p} -L --marks               (the rules, first match wins; -S saves them after the services)
+
 A service is -t|--tcp-service host[:port], -u|--udp-service host[:port],
 --sctp-service host[:port] or -f|--fwmark-service mark [-6]; IPv6 addresses go in
 brackets: [2001:db8::1]:80.

@@ -1,7 +1,7 @@
 //! What one command line sets, option by option (ipvsadm's `ipvs_command_entry`
 //! and the body of its option loop).
 
-use super::table::Tag;
+use super::table::{Tag, TABLE};
 use super::values::{
     atoi, parse_addr, parse_fwmark, parse_timeout, string_to_number, truncated, MAX_TIMEOUT,
 };
@@ -61,6 +61,8 @@ pub(crate) struct Entry {
     pub(crate) mcast_port: u16,
     pub(crate) mcast_ttl: u8,
     pub(crate) timeouts: Timeouts,
+    /// rvs extension `--marks` (of `-L`).
+    pub(crate) marks: bool,
 }
 
 impl Entry {
@@ -103,6 +105,7 @@ impl Entry {
                 tcp_fin: 0,
                 udp: 0,
             },
+            marks: false,
         }
     }
 }
@@ -327,6 +330,15 @@ pub(crate) fn apply_option(
         Tag::TunRemCsum => {
             set(e, Opt::TunRemCsum)?;
             e.tun_csum = TunnelCsum::RemCsum;
+        }
+        Tag::Marks if e.marks => return Err(Exit::usage("multiple 'marks' options specified")),
+        Tag::Marks => e.marks = true,
+        Tag::AddMark | Tag::DelMark | Tag::Destination | Tag::Source => {
+            let long = TABLE.iter().find(|s| s.tag == tag).map_or("?", |s| s.long);
+            return Err(Exit::usage(format!(
+                "the '{long}' option goes with --add-mark or --del-mark only (rvs's \
+                 firewall-mark rules)"
+            )));
         }
         Tag::Cmd(_) | Tag::StartDaemon | Tag::StopDaemon | Tag::Help | Tag::Version => {
             return Err(Exit::usage(format!(

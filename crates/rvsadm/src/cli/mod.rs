@@ -3,10 +3,11 @@
 //! status. Nothing here talks to the daemon.
 
 mod entry;
+pub mod mark;
 mod table;
 pub mod values;
 
-use crate::options::{Cmd, Opt, TunKind};
+use crate::options::{Cmd, Opt, OptSet, TunKind};
 use crate::popt::Popt;
 use crate::resolve::Resolver;
 use entry::{apply_option, Entry, Fwd};
@@ -42,6 +43,8 @@ pub enum Listing {
     Connections,
     Timeout,
     Daemon,
+    /// rvs extension `-L --marks`: the firewall-mark rules.
+    Marks,
 }
 
 /// What a command line asks for.
@@ -125,6 +128,8 @@ pub fn parse(args: &[String], names: &dyn Resolver, reading_stdin: bool) -> Resu
                 _ => return Err(Exit::usage("illegal start_daemon specified")),
             };
         }
+        (Tag::AddMark, _) => return mark::parse(Cmd::AddMark, &mut popt),
+        (Tag::DelMark, _) => return mark::parse(Cmd::DelMark, &mut popt),
         (Tag::Help, _) => {
             return Ok(Parsed {
                 cmd: Cmd::List,
@@ -177,6 +182,11 @@ pub fn parse(args: &[String], names: &dyn Resolver, reading_stdin: bool) -> Resu
     }
 
     cmd.check(e.options).map_err(Exit::usage)?;
+    if e.marks && cmd != Cmd::List {
+        return Err(Exit::usage(
+            "--marks goes with the list command only (-L --marks)",
+        ));
+    }
 
     if matches!(cmd, Cmd::Add | Cmd::Edit) {
         if e.fwmark == 0 && e.svc.port == 0 && e.persistent.is_none() {
@@ -227,7 +237,15 @@ pub fn parse(args: &[String], names: &dyn Resolver, reading_stdin: bool) -> Resu
             {
                 return Err(Exit::usage("options conflicts in the list command"));
             }
-            let listing = if o.has(Opt::Connection) {
+            let numeric_only = o == OptSet::default() || o == OptSet::only(Opt::Numeric);
+            if e.marks && !numeric_only {
+                return Err(Exit::usage(
+                    "-L --marks lists the firewall-mark rules: only -n may go with it",
+                ));
+            }
+            let listing = if e.marks {
+                Listing::Marks
+            } else if o.has(Opt::Connection) {
                 Listing::Connections
             } else if o.has(Opt::Service) {
                 Listing::Service(service_key(&e))
@@ -270,6 +288,8 @@ pub fn parse(args: &[String], names: &dyn Resolver, reading_stdin: bool) -> Resu
             mcast_ttl: e.mcast_ttl,
         })),
         Cmd::StopDaemon => Action::Apply(Request::StopDaemon(e.role)),
+        // Read by `mark::parse` as soon as the command word is seen.
+        Cmd::AddMark | Cmd::DelMark => return Err(Exit::try_help(program)),
     };
     Ok(Parsed { cmd, action })
 }

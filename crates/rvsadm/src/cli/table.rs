@@ -1,4 +1,5 @@
-//! ipvsadm's option table (long name, short letter, value), plus rvs's `--fullnat`.
+//! ipvsadm's option table (long name, short letter, value), plus rvs's `--fullnat`
+//! and firewall-mark rule options.
 
 use crate::options::Cmd;
 use crate::popt::{ArgKind, OptSpec};
@@ -52,6 +53,11 @@ pub(crate) enum Tag {
     TunNoCsum,
     TunCsum,
     TunRemCsum,
+    AddMark,
+    DelMark,
+    Destination,
+    Source,
+    Marks,
 }
 
 const fn o(long: &'static str, short: Option<char>, arg: ArgKind, tag: Tag) -> OptSpec<Tag> {
@@ -126,4 +132,10 @@ pub(crate) const TABLE: &[OptSpec<Tag>] = &[
     o("tun-nocsum", None, N, Tag::TunNoCsum),
     o("tun-csum", None, N, Tag::TunCsum),
     o("tun-remcsum", None, N, Tag::TunRemCsum),
+    // rvs's firewall-mark rules (cli/mark.rs), and `-L --marks` to list them.
+    o("add-mark", None, N, Tag::AddMark),
+    o("del-mark", None, N, Tag::DelMark),
+    o("destination", None, R, Tag::Destination),
+    o("source", None, R, Tag::Source),
+    o("marks", None, N, Tag::Marks),
 ];

@@ -3,12 +3,14 @@
 
 mod conn;
 mod list;
+mod marks;
 mod sort;
 
 pub use conn::format_connections;
 pub use list::{
     format_daemons, format_list_all, format_service_listing, format_timeout, HEADER_VERSION,
 };
+pub use marks::{format_mark_lines, format_marks, MARKS_HEADER};
 pub use sort::{glibc_msort, ipvs_cmp_dests, ipvs_cmp_services};
 
 use crate::resolve::Resolver;
