@@ -351,3 +351,34 @@ fn a_full_table_refuses_new_connections_and_keeps_the_old() {
     let ack = tcp_frame((v4(CIP), kept[0]), (v4(VIP), 80), ACK, b"");
     fwd(run(&mut w, &ack, t(1)).0);
 }
+
+#[test]
+fn the_engine_is_shared_and_workers_move_to_their_threads() {
+    fn shared<T: Send + Sync + 'static>() {}
+    fn movable<T: Send + 'static>() {}
+    shared::<Engine>();
+    movable::<Worker>();
+    let e = engine_with(&[nat_service(
+        Protocol::Tcp,
+        80,
+        SchedulerKind::Rr,
+        &["192.168.1.11"],
+    )]);
+    let handles: Vec<_> = (0..2)
+        .map(|i| {
+            let mut w = e.worker(i);
+            std::thread::spawn(move || {
+                (0..50u16)
+                    .filter(|p| {
+                        let port = 30000 + (i as u16) * 100 + p;
+                        matches!(syn_to(&mut w, port, t(0)), Verdict::Forward(_))
+                    })
+                    .count()
+            })
+        })
+        .collect();
+    let forwarded: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    assert_eq!(forwarded, 100);
+    assert_eq!(e.conn_count(), 100);
+    assert_eq!(e.status(t(1))[0].stats.conns, 100);
+}
