@@ -87,6 +87,17 @@ pub fn tunnel_sources(ifaces: &[String]) -> (Option<Ipv4Addr>, Option<Ipv6Addr>)
     (v4, v6)
 }
 
+/// The smallest MTU of the served interfaces (0 when none is known): tunnelled
+/// packets must fit it after encapsulation.
+pub fn served_mtu(ifaces: &[String]) -> u16 {
+    ifaces
+        .iter()
+        .filter_map(|i| std::fs::read_to_string(format!("/sys/class/net/{i}/mtu")).ok())
+        .filter_map(|m| m.trim().parse::<u16>().ok())
+        .min()
+        .unwrap_or(0)
+}
+
 /// rvsd's figures when it forwards packets: the engine's, plus the steering and the
 /// sync daemons kept in step with every change.
 pub struct Director {

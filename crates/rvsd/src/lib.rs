@@ -9,6 +9,8 @@
 //! - [`config_file`]: keepalived.conf as desired state ([`config_file::load_desired_state`]).
 //! - [`figures`]: where live figures come from (the rvs-core engine).
 //! - [`dataplane`]: the seam to the packet workers.
+//! - [`health`]: the file's health checkers, whose edits go through the daemon.
+//! - [`vrrp_wiring`]: the file's `vrrp_instance`s and `lvs_sync_daemon` ([`ha`]).
 #![forbid(unsafe_code)]
 
 pub mod args;
@@ -17,8 +19,10 @@ pub mod daemon;
 pub mod dataplane;
 pub mod figures;
 pub mod ha;
+pub mod health;
 pub mod server;
 pub mod socket;
+pub mod vrrp_wiring;
 
 use args::Args;
 use config_file::{load_desired_state, ConfigSource};
@@ -71,6 +75,15 @@ fn config_test(args: &Args) -> ExitCode {
         error!("--config-test needs -f FILE");
         return ExitCode::FAILURE;
     };
+    let vrrp = rvs_ha::config::load(path)
+        .ok()
+        .map(|(cfg, _)| rvs_ha::vrrp::plan::plan(&cfg));
+    if let Some(Err(lines)) = vrrp {
+        for l in lines {
+            error!("{l}");
+        }
+        return ExitCode::FAILURE;
+    }
     match load_desired_state(path, &ConfigState::new(), &Default::default()) {
         Ok(loaded) => {
             info!(
@@ -100,6 +113,7 @@ async fn daemon_main(args: Args) -> Result<(), String> {
         workers: usize::from(args.workers),
         tunnel_src_v4,
         tunnel_src_v6,
+        mtu: dataplane::served_mtu(&args.ifaces),
         fullnat_pool: FullNatPool {
             addrs: args.fullnat_pool.clone(),
             ..FullNatPool::default()
@@ -125,6 +139,12 @@ async fn daemon_main(args: Args) -> Result<(), String> {
         dataplane::Director::new(engine.clone(), packets, args.fullnat_pool.clone(), clock);
     let stopper = director.stopper();
     let mut daemon = Daemon::new(Box::new(director), source);
+    // The file's real servers are health-checked from its first load on.
+    let checks = args.config_file.as_ref().map(|_| {
+        let checks = health::HealthChecks::new(tokio::runtime::Handle::current());
+        daemon.set_file_health(Box::new(checks.clone()));
+        checks
+    });
     if let Some(path) = &args.config_file {
         daemon
             .reload(clock.now())
@@ -134,6 +154,16 @@ async fn daemon_main(args: Args) -> Result<(), String> {
     let path = rvs_api::socket::resolve_socket_path(args.socket.as_deref());
     let socket = ControlSocket::bind(&path).map_err(|e| e.to_string())?;
     let daemon: SharedDaemon = Arc::new(Mutex::new(daemon));
+    if let Some(checks) = &checks {
+        checks.start_applying(daemon.clone(), clock);
+    }
+    let ha = match &args.config_file {
+        Some(path) => Some(
+            vrrp_wiring::Ha::start(path, daemon.clone(), clock)
+                .map_err(|e| format!("cannot start VRRP from {}:\n{e}", path.display()))?,
+        ),
+        None => None,
+    };
     let (stop, stopped) = watch::channel(false);
     let mut terminate = signal(SignalKind::terminate()).map_err(|e| format!("SIGTERM: {e}"))?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| format!("SIGINT: {e}"))?;
@@ -141,6 +171,7 @@ async fn daemon_main(args: Args) -> Result<(), String> {
 
     let signals = {
         let daemon = daemon.clone();
+        let ha = ha.clone();
         async move {
             loop {
                 tokio::select! {
@@ -150,6 +181,9 @@ async fn daemon_main(args: Args) -> Result<(), String> {
                         info!("SIGHUP: reloading");
                         if let Err(e) = lock(&daemon).reload(clock.now()) {
                             warn!("reload refused, nothing changed: {}", e.message);
+                        }
+                        if let Some(ha) = &ha {
+                            ha.reload();
                         }
                     }
                 }
@@ -170,11 +204,29 @@ async fn daemon_main(args: Args) -> Result<(), String> {
     };
     tokio::spawn(signals);
     tokio::spawn(ticker);
+    if let Some(ha) = ha.clone() {
+        // lvs_sync_daemon follows VRRP transitions within a fraction of a second.
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_millis(200));
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                ha.follow();
+            }
+        });
+    }
     let served = server::serve(socket, daemon, clock, Access::this_process(), stopped)
         .await
         .map_err(|e| format!("control server: {e}"));
     // The director stays referenced by the control tasks until the process ends:
-    // release the interfaces (steering rules, offloads) explicitly.
+    // release the interfaces (steering rules, offloads) explicitly. VRRP goes
+    // first: masters hand over (priority-0 advertisement) before packets stop.
+    if let Some(ha) = &ha {
+        ha.shutdown();
+    }
+    if let Some(checks) = &checks {
+        checks.shutdown().await; // omega scripts
+    }
     stopper.stop();
     served
 }
