@@ -24,7 +24,7 @@ mod tunnel;
 mod worker;
 mod xmit;
 
-pub use sync::{conn_flags, SyncConn};
+pub use sync::{conn_flags, SyncConn, SyncImportError};
 pub use worker::Worker;
 
 use crate::conn::{ConnTable, ConnTableConfig, ExpiryHook};
