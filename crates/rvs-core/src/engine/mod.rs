@@ -150,7 +150,7 @@ impl Engine {
         let sh = &*self.shared;
         let _control = lock(&sh.control);
         let old = sh.registry.load_full();
-        let (next, _changes) = registry::rebuild(
+        let next = registry::rebuild(
             &old,
             services,
             fwmark_rules,

@@ -111,16 +111,6 @@ impl IdGen {
     }
 }
 
-/// What changed in an `apply`, for the engine to act on after publishing.
-#[derive(Debug, Default)]
-pub(crate) struct Changes {
-    /// Services that left the configuration (their connections stay until they
-    /// expire or are hit, like those of removed real servers).
-    pub removed_services: Vec<Arc<ServiceRt>>,
-    /// Real servers that left the configuration (of kept or removed services).
-    pub removed_dests: Vec<Arc<DestRt>>,
-}
-
 /// Build the next snapshot from the desired state, reusing the runtime state of
 /// everything that is still there. Duplicate service keys or real servers keep
 /// their first occurrence (the control plane refuses duplicates before this).
@@ -132,26 +122,17 @@ pub(crate) fn rebuild(
     workers: usize,
     seed: u64,
     now: Instant,
-) -> (Registry, Changes) {
+) -> Registry {
     let mut next = Registry {
         rules: rules.to_vec(),
         ..Registry::default()
     };
-    let mut changes = Changes::default();
     for vs in services {
         if next.by_key(&vs.config.key).is_some() {
             continue;
         }
         let prev = old.by_key(&vs.config.key);
-        let svc = build_service(
-            prev.map(|s| &**s),
-            vs,
-            ids,
-            workers,
-            seed,
-            now,
-            &mut changes,
-        );
+        let svc = build_service(prev.map(|s| &**s), vs, ids, workers, seed, now);
         let idx = next.services.len();
         for (di, d) in svc.dests.iter().enumerate() {
             next.by_dest_id.insert(d.rt.id, (idx as u32, di as u32));
@@ -174,14 +155,12 @@ pub(crate) fn rebuild(
     }
     for svc in &old.services {
         if next.by_key(&svc.config.key).is_none() {
-            changes.removed_services.push(svc.rt.clone());
             for d in &svc.dests {
                 d.rt.set_available(false);
-                changes.removed_dests.push(d.rt.clone());
             }
         }
     }
-    (next, changes)
+    next
 }
 
 fn build_service(
@@ -191,7 +170,6 @@ fn build_service(
     workers: usize,
     seed: u64,
     now: Instant,
-    changes: &mut Changes,
 ) -> Service {
     let rt = match prev {
         Some(p) => p.rt.clone(),
@@ -228,7 +206,6 @@ fn build_service(
             if !dests.iter().any(|n| Arc::ptr_eq(&n.rt, &d.rt)) {
                 d.rt.set_available(false);
                 rt.bury(d.rt.clone());
-                changes.removed_dests.push(d.rt.clone());
             }
         }
     }
