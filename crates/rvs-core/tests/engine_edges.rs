@@ -198,3 +198,41 @@ fn an_icmp_error_about_a_dr_connection_goes_to_its_real_server() {
     let icmp = frag_needed(v4("203.0.113.1"), v4(VIP), &unknown);
     assert_eq!(run(&mut w, &icmp, t(2)).0, Verdict::Pass);
 }
+
+#[test]
+fn an_icmp_error_from_the_real_server_side_of_a_fullnat_connection_reaches_the_client() {
+    let e = engine_with(&[service(
+        Protocol::Tcp,
+        80,
+        SchedulerKind::Rr,
+        vec![dest("198.51.100.7", 8080, ForwardMethod::FullNat, 1)],
+    )]);
+    let mut w = e.worker(0);
+    let (v, out) = run(
+        &mut w,
+        &tcp_frame((v4(CIP), 40400), (v4(VIP), 80), SYN, b""),
+        t(0),
+    );
+    fwd(v);
+    let lport = ports(&parsed(&out)).0;
+    // A router on the real server's side cannot forward LIP:lport -> RIP:8080.
+    let to_rs = tcp_frame(
+        (v4("172.16.0.1"), lport),
+        (v4("198.51.100.7"), 8080),
+        ACK,
+        b"",
+    );
+    let icmp = frag_needed(v4("198.51.100.1"), v4("172.16.0.1"), &to_rs);
+    let (v, out) = run(&mut w, &icmp, t(1));
+    assert_eq!(fwd(v).next_hop, v4(CIP));
+    let p = parsed(&out);
+    assert_eq!((p.ip.src, p.ip.dst), (v4(VIP), v4(CIP)));
+    let Transport::IcmpError {
+        quoted: Some(q), ..
+    } = p.ip.transport
+    else {
+        panic!("ICMP error expected")
+    };
+    assert_eq!((q.src, q.dst), (v4(CIP), v4(VIP)));
+    assert_eq!(q.ports, Some((40400, 80)));
+}
