@@ -129,8 +129,9 @@ impl Worker {
     /// Classify, track and rewrite one Ethernet frame in place. See [`Verdict`].
     ///
     /// Checksums are verified where the kernel verifies them (IPv4 headers; the
-    /// transport checksum of packets that NAT/FULLNAT rewrite; ICMP errors) unless the
-    /// data plane marked the frame as verified ([`Frame::set_checksum_verified`]).
+    /// transport checksum of packets that NAT/FULLNAT rewrite; ICMP errors), and for
+    /// every packet that would open a connection, unless the data plane marked the
+    /// frame as verified ([`Frame::set_checksum_verified`]).
     /// `CHECKSUM_PARTIAL` frames must be finished first
     /// (`rvs_wire::checksum::finish_partial`).
     pub fn process(&mut self, frame: &mut Frame<'_>, now: Instant) -> Verdict {
@@ -141,7 +142,7 @@ impl Worker {
             Err(rvs_wire::Error::Unsupported) => return Verdict::Pass,
             Err(_) => return Verdict::Drop(DropReason::Malformed),
         };
-        let ip = info.ip;
+        let ip = &info.ip;
         if ip.fragment != Fragment::None {
             // The kernel reassembles before IPVS sees a packet; rvs does not, so
             // fragments meant for a service are refused and others left alone.
@@ -151,14 +152,14 @@ impl Worker {
                 Verdict::Pass
             };
         }
-        if let Some(l4) = L4::of(&ip) {
-            return self.transport(frame, &ip, &l4, now);
+        if let Some(l4) = L4::of(ip) {
+            return self.transport(frame, ip, &l4, now);
         }
         if let Transport::IcmpError {
             quoted: Some(q), ..
         } = ip.transport
         {
-            return self.icmp_error(frame, &ip, &q, now);
+            return self.icmp_error(frame, ip, &q, now);
         }
         Verdict::Pass
     }
