@@ -52,7 +52,7 @@ impl Drop for Stoppable {
 #[derive(Debug)]
 pub struct Vrrp {
     states: StateTable,
-    _thread: Stoppable,
+    thread: Stoppable,
 }
 
 impl Vrrp {
@@ -66,10 +66,13 @@ impl Vrrp {
                 warn!("VRRP stopped: {e}");
             }
         });
-        Vrrp {
-            states,
-            _thread: thread,
-        }
+        Vrrp { states, thread }
+    }
+
+    /// Stop every instance and wait until they are done: masters have sent their
+    /// priority-0 goodbye and released the virtual addresses when this returns.
+    pub fn stop(mut self) {
+        self.thread.stop();
     }
 
     /// The state of one instance, if it runs.
