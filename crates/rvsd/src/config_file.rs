@@ -31,9 +31,9 @@ pub struct FileState {
 /// Like keepalived, the file manages only its own services: those it defines replace
 /// whatever ran under their keys, those it defined last time (`owned`) and no longer
 /// does are removed, and services added by other means (rvsadm) stay as they are.
-/// Sync daemons are not part of the file's state here (keepalived starts them from
-/// VRRP transitions): the running ones are kept, as are the timeouts `lvs_timeouts`
-/// does not name. `Err` lists every diagnostic as `file:line: severity: message`.
+/// Sync daemons are not part of the file's state here (`lvs_sync_daemon` follows
+/// VRRP transitions: see [`crate::vrrp_wiring`]): the running ones are kept, as are
+/// the timeouts `lvs_timeouts` does not name. `Err` lists every diagnostic as `file:line: severity: message`.
 pub fn load_desired_state(
     path: &Path,
     current: &ConfigState,
@@ -43,13 +43,6 @@ pub fn load_desired_state(
         .map_err(|all| all.iter().map(ToString::to_string).collect::<Vec<_>>())?;
     for w in &warnings {
         warn!("{w}");
-    }
-    if cfg.global.lvs_sync_daemon.is_some() {
-        warn!(
-            "{}: lvs_sync_daemon follows VRRP state, which rvsd does not run: use \
-             rvsadm --start-daemon",
-            path.display()
-        );
     }
     let from_file = cfg.virtual_services();
     let defined: BTreeSet<ServiceKey> = from_file.iter().map(|vs| vs.config.key).collect();
