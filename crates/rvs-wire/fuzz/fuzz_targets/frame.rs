@@ -134,6 +134,22 @@ fn exercise(bytes: &[u8], ip: &IpInfo, ctl: u8) {
         }
     }
 
+    // An ICMP error about this packet parses, verifies and quotes it.
+    let original = &bytes[ip.offset..ip.end];
+    let mut out = [0u8; 1280];
+    let n = match new_src {
+        IpAddr::V4(me) => {
+            icmpv4::emit_error_packet(&mut out, me, &icmpv4::Repr::frag_needed(1400), original)
+        }
+        IpAddr::V6(me) => {
+            icmpv6::emit_error_packet(&mut out, me, &icmpv6::Repr::packet_too_big(1280), original)
+        }
+    }
+    .expect("an error about a parsed packet can be built");
+    let err = parse_ip(&out[..n], 0).expect("the error parses");
+    assert!(verify_checksums(&out[..n], &err), "the error verifies");
+    assert!(matches!(err.transport, Transport::IcmpError { .. }));
+
     // Tunnels: take the inner packet out, rewrite it, put it back in.
     let gue_port = ip.transport.ports().map(|p| p.1);
     if let Ok(d) = decapsulate(bytes, ip, gue_port) {
