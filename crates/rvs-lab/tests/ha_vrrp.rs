@@ -1,0 +1,202 @@
+//! VRRP between rvsd and Debian's keepalived, as root, on one LAN of namespaces:
+//! one master whatever the order of start and of priority, failover within the
+//! master-down interval with a gratuitous ARP on the LAN, and `nopreempt`.
+
+mod ha_lab;
+
+use ha_lab::{holders, mac, vrrp_instance, wait_until, ArpCapture, Keepalived, Lan, TempDir};
+use rvs_lab::director::Director;
+use std::time::Duration;
+
+const VIP_A: &str = "10.201.2.100";
+const VIP_B: &str = "10.201.2.101";
+
+/// advert_int 1: master-down interval = 3 × 1 s + skew (< 1 s), plus margin for
+/// the machine being busy with the other tests.
+const MASTER_DOWN_LIMIT: Duration = Duration::from_millis(5500);
+/// An election among backups (both start in BACKUP), with margin.
+const ELECTION_LIMIT: Duration = Duration::from_secs(8);
+
+fn rvsd(lab: &rvs_lab::netns::Lab, ns: &str, dir: &TempDir, conf: &str) -> Director {
+    let path = dir.write(
+        &format!("rvsd-{}.conf", ns.rsplit('-').next().unwrap()),
+        conf,
+    );
+    Director::start(lab, ns, &[], &["-f", &path.display().to_string()]).expect("rvsd")
+}
+
+/// keepalived first (priority 100), then rvsd (150) preempts it; rvsd crashes and
+/// keepalived takes the VIP back within the master-down interval, announcing it
+/// with a gratuitous ARP.
+#[test]
+fn ha_vrrp_rvsd_preempts_then_crashes_keepalived_takes_over() {
+    let Some(lab) = ha_lab::lab("vrpa", &["keepalived", "tcpdump"]) else {
+        return;
+    };
+    let dir = TempDir::new(&lab);
+    let lan = Lan::build(&lab, &["ka", "rv"]).expect("LAN");
+    let (ka_ns, rv_ns) = (lan.routers[0].as_str(), lan.routers[1].as_str());
+    let both = [ka_ns, rv_ns];
+    let ka = Keepalived::start(
+        &lab,
+        ka_ns,
+        &dir,
+        &vrrp_instance("VI_1", 51, 100, VIP_A, false),
+    )
+    .expect("keepalived");
+    let became = wait_until(ELECTION_LIMIT, || holders(&lab, &both, VIP_A) == [ka_ns]);
+    assert!(
+        became.is_some(),
+        "keepalived alone never became master:\n{}",
+        ka.log_text()
+    );
+
+    let _rvsd = rvsd(
+        &lab,
+        rv_ns,
+        &dir,
+        &vrrp_instance("VI_1", 51, 150, VIP_A, false),
+    );
+    let preempted = wait_until(ELECTION_LIMIT, || holders(&lab, &both, VIP_A) == [rv_ns]);
+    assert!(
+        preempted.is_some(),
+        "rvsd (150) did not take over from keepalived (100): holders {:?}\n{}",
+        holders(&lab, &both, VIP_A),
+        ka.log_text()
+    );
+    // Stable: exactly one master a few adverts later.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(holders(&lab, &both, VIP_A), [rv_ns]);
+
+    let capture = ArpCapture::start(&lab, &lan.switch, "br0", &dir).expect("tcpdump");
+    ha_lab::kill_all_in(rv_ns);
+    let took = wait_until(MASTER_DOWN_LIMIT, || ha_lab::holds(&lab, ka_ns, VIP_A));
+    assert!(
+        took.is_some(),
+        "keepalived did not take over after rvsd crashed:\n{}",
+        ka.log_text()
+    );
+    let ka_mac = mac(&lab, ka_ns);
+    let garp = wait_until(Duration::from_secs(2), || capture.saw_garp(&ka_mac, VIP_A));
+    assert!(
+        garp.is_some(),
+        "no gratuitous ARP for {VIP_A} from {ka_mac}: {:?}",
+        capture.lines()
+    );
+    eprintln!(
+        "keepalived took over {:?} after rvsd crashed",
+        took.unwrap()
+    );
+}
+
+/// rvsd first (priority 100), then keepalived (150) preempts it; keepalived's VRRP
+/// process crashes and rvsd takes the VIP within the master-down interval, with a
+/// gratuitous ARP.
+#[test]
+fn ha_vrrp_keepalived_preempts_then_crashes_rvsd_takes_over() {
+    let Some(lab) = ha_lab::lab("vrpb", &["keepalived", "tcpdump"]) else {
+        return;
+    };
+    let dir = TempDir::new(&lab);
+    let lan = Lan::build(&lab, &["ka", "rv"]).expect("LAN");
+    let (ka_ns, rv_ns) = (lan.routers[0].as_str(), lan.routers[1].as_str());
+    let both = [ka_ns, rv_ns];
+    let _rvsd = rvsd(
+        &lab,
+        rv_ns,
+        &dir,
+        &vrrp_instance("VI_1", 51, 100, VIP_A, false),
+    );
+    let became = wait_until(ELECTION_LIMIT, || holders(&lab, &both, VIP_A) == [rv_ns]);
+    assert!(became.is_some(), "rvsd alone never became master");
+
+    let ka = Keepalived::start(
+        &lab,
+        ka_ns,
+        &dir,
+        &vrrp_instance("VI_1", 51, 150, VIP_A, false),
+    )
+    .expect("keepalived");
+    let preempted = wait_until(ELECTION_LIMIT, || holders(&lab, &both, VIP_A) == [ka_ns]);
+    assert!(
+        preempted.is_some(),
+        "keepalived (150) did not take over from rvsd (100): holders {:?}\n{}",
+        holders(&lab, &both, VIP_A),
+        ka.log_text()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(holders(&lab, &both, VIP_A), [ka_ns]);
+
+    let capture = ArpCapture::start(&lab, &lan.switch, "br0", &dir).expect("tcpdump");
+    ka.crash().expect("crash keepalived");
+    let took = wait_until(MASTER_DOWN_LIMIT, || ha_lab::holds(&lab, rv_ns, VIP_A));
+    assert!(
+        took.is_some(),
+        "rvsd did not take over after keepalived crashed"
+    );
+    let rv_mac = mac(&lab, rv_ns);
+    let garp = wait_until(Duration::from_secs(2), || capture.saw_garp(&rv_mac, VIP_A));
+    assert!(
+        garp.is_some(),
+        "no gratuitous ARP for {VIP_A} from {rv_mac}: {:?}",
+        capture.lines()
+    );
+    eprintln!(
+        "rvsd took over {:?} after keepalived crashed",
+        took.unwrap()
+    );
+}
+
+/// Two instances: A (rvsd 100, keepalived 150 nopreempt) and B (rvsd 150
+/// nopreempt, keepalived 100). rvsd starts first and holds both: keepalived's
+/// nopreempt leaves A alone while B stays with the higher rvsd. rvsd stops
+/// (goodbye), keepalived holds both; rvsd comes back: its nopreempt leaves B alone
+/// and A stays with the higher keepalived.
+#[test]
+fn ha_vrrp_nopreempt_leaves_a_running_master_alone() {
+    let Some(lab) = ha_lab::lab("vrpn", &["keepalived"]) else {
+        return;
+    };
+    let dir = TempDir::new(&lab);
+    let lan = Lan::build(&lab, &["ka", "rv"]).expect("LAN");
+    let (ka_ns, rv_ns) = (lan.routers[0].as_str(), lan.routers[1].as_str());
+    let both = [ka_ns, rv_ns];
+    let rv_conf =
+        vrrp_instance("VI_A", 51, 100, VIP_A, false) + &vrrp_instance("VI_B", 52, 150, VIP_B, true);
+    let ka_conf =
+        vrrp_instance("VI_A", 51, 150, VIP_A, true) + &vrrp_instance("VI_B", 52, 100, VIP_B, false);
+
+    let rv = rvsd(&lab, rv_ns, &dir, &rv_conf);
+    let became = wait_until(ELECTION_LIMIT, || {
+        holders(&lab, &both, VIP_A) == [rv_ns] && holders(&lab, &both, VIP_B) == [rv_ns]
+    });
+    assert!(became.is_some(), "rvsd alone never became master of both");
+    let ka = Keepalived::start(&lab, ka_ns, &dir, &ka_conf).expect("keepalived");
+    // Longer than keepalived's master-down interval: it would have preempted by now.
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(
+        holders(&lab, &both, VIP_A),
+        [rv_ns],
+        "keepalived preempted despite nopreempt:\n{}",
+        ka.log_text()
+    );
+    assert_eq!(holders(&lab, &both, VIP_B), [rv_ns]);
+
+    assert!(rv.stop());
+    let took = wait_until(Duration::from_secs(3), || {
+        holders(&lab, &both, VIP_A) == [ka_ns] && holders(&lab, &both, VIP_B) == [ka_ns]
+    });
+    assert!(
+        took.is_some(),
+        "keepalived did not take both after rvsd's goodbye:\n{}",
+        ka.log_text()
+    );
+    let _rv = rvsd(&lab, rv_ns, &dir, &rv_conf);
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(
+        holders(&lab, &both, VIP_B),
+        [ka_ns],
+        "rvsd preempted despite nopreempt"
+    );
+    assert_eq!(holders(&lab, &both, VIP_A), [ka_ns]);
+}
