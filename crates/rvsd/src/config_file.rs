@@ -5,6 +5,7 @@
 use rvs_api::request::Request;
 use rvs_api::state::ConfigState;
 use rvs_core::model::{ServiceKey, VirtualService};
+use rvs_ha::config::KeepalivedConfig;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use tracing::warn;
@@ -39,12 +40,24 @@ pub fn load_desired_state(
     current: &ConfigState,
     owned: &BTreeSet<ServiceKey>,
 ) -> Result<FileState, Vec<String>> {
+    load_desired_state_with(path, current, owned, |cfg| cfg.virtual_services())
+}
+
+/// [`load_desired_state`] with the file's services as `services` makes them from the
+/// parsed file (the health checkers give them as their real servers' health is now:
+/// see [`crate::health`]) instead of every real server in its initial state.
+pub fn load_desired_state_with(
+    path: &Path,
+    current: &ConfigState,
+    owned: &BTreeSet<ServiceKey>,
+    services: impl FnOnce(&KeepalivedConfig) -> Vec<VirtualService>,
+) -> Result<FileState, Vec<String>> {
     let (cfg, warnings) = rvs_ha::config::load(path)
         .map_err(|all| all.iter().map(ToString::to_string).collect::<Vec<_>>())?;
     for w in &warnings {
         warn!("{w}");
     }
-    let from_file = cfg.virtual_services();
+    let from_file = services(&cfg);
     let defined: BTreeSet<ServiceKey> = from_file.iter().map(|vs| vs.config.key).collect();
 
     let mut requests = vec![Request::SetTimeouts(cfg.timeouts(current.timeouts()))];

@@ -2,12 +2,12 @@
 //! how each request changes them. The server feeds it requests; tests drive it
 //! directly. Its only look at the host is whether a sync interface exists.
 
-use crate::config_file::{load_desired_state, ConfigSource};
+use crate::config_file::{load_desired_state, load_desired_state_with, ConfigSource};
 use crate::figures::{EngineFigures, Figures};
 use rvs_api::request::{ApiError, ErrorKind, Reply, Request, Response};
 use rvs_api::state::{validate, ConfigState, DEFAULT_TABLE_SIZE};
 use rvs_core::engine::Engine;
-use rvs_core::model::ServiceKey;
+use rvs_core::model::{ServiceKey, VirtualService};
 use rvs_core::status::Snapshot;
 use rvs_core::time::Instant;
 use std::collections::BTreeSet;
@@ -25,6 +25,18 @@ pub fn interface_exists(name: &str) -> bool {
         && std::path::Path::new("/sys/class/net").join(name).exists()
 }
 
+/// Health checking of the file's real servers (see [`crate::health`]): on every load
+/// of the file it gives the services as the checkers see them, so that a reload
+/// does not bring back real servers they took out.
+pub trait FileHealth: Send {
+    /// The services `cfg` defines, each real server in its current health, and
+    /// checking of `cfg` made ready to start.
+    fn prepare(&mut self, cfg: &rvs_ha::config::KeepalivedConfig) -> Vec<VirtualService>;
+    /// Whether the load that [`prepare`](Self::prepare) was for is in force (its
+    /// checking starts) or was refused (the running checking goes on).
+    fn settle(&mut self, applied: bool);
+}
+
 pub struct Daemon {
     state: ConfigState,
     figures: Box<dyn Figures>,
@@ -32,6 +44,7 @@ pub struct Daemon {
     /// The services the configuration file defined at its last load.
     file_owned: BTreeSet<ServiceKey>,
     interface_exists: InterfaceProbe,
+    health: Option<Box<dyn FileHealth>>,
 }
 
 impl Daemon {
@@ -43,7 +56,13 @@ impl Daemon {
             source,
             file_owned: BTreeSet::new(),
             interface_exists,
+            health: None,
         }
+    }
+
+    /// Makes the file's services follow health checking from the next load on.
+    pub fn set_file_health(&mut self, health: Box<dyn FileHealth>) {
+        self.health = Some(health);
     }
 
     /// Replaces how sync interfaces are looked up (tests use a fixed list).
@@ -116,13 +135,27 @@ impl Daemon {
     /// take, changes nothing. Services the file does not define (added with rvsadm)
     /// are left alone (see [`load_desired_state`]).
     pub fn reload(&mut self, now: Instant) -> Response {
+        let result = self.load_file(now);
+        if let Some(h) = &mut self.health {
+            h.settle(result.is_ok());
+        }
+        result
+    }
+
+    fn load_file(&mut self, now: Instant) -> Response {
         let ConfigSource::File(path) = &self.source else {
             return Err(ApiError::new(
                 ErrorKind::Unsupported,
                 "no configuration file (start rvsd with -f FILE to reload one)",
             ));
         };
-        let loaded = load_desired_state(path, &self.state, &self.file_owned).map_err(|lines| {
+        let loaded = match &mut self.health {
+            Some(h) => {
+                load_desired_state_with(path, &self.state, &self.file_owned, |cfg| h.prepare(cfg))
+            }
+            None => load_desired_state(path, &self.state, &self.file_owned),
+        };
+        let loaded = loaded.map_err(|lines| {
             for l in lines.iter().skip(1) {
                 warn!("{l}");
             }
