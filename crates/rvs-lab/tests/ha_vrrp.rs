@@ -200,3 +200,113 @@ fn ha_vrrp_nopreempt_leaves_a_running_master_alone() {
     );
     assert_eq!(holders(&lab, &both, VIP_A), [ka_ns]);
 }
+
+fn sighup(ns: &str) {
+    let pids = std::process::Command::new("ip")
+        .args(["netns", "pids", ns])
+        .output()
+        .expect("ip netns pids");
+    for pid in String::from_utf8_lossy(&pids.stdout).split_whitespace() {
+        let _ = std::process::Command::new("kill")
+            .args(["-HUP", pid])
+            .status();
+    }
+}
+
+/// SIGHUP re-reads the file: the VRRP runtime is left running when its part did
+/// not change (the master keeps its VIP throughout: a restart would drop it for a
+/// whole master-down interval), replaced when it did, and a file whose instance
+/// cannot run changes nothing. A file whose instance cannot run also stops rvsd
+/// from starting, naming the line.
+#[test]
+fn ha_vrrp_sighup_replaces_vrrp_only_when_it_changed() {
+    let Some(lab) = ha_lab::lab("vrph", &[]) else {
+        return;
+    };
+    let dir = TempDir::new(&lab);
+    let lan = Lan::build(&lab, &["rv"]).expect("LAN");
+    let rv_ns = lan.routers[0].as_str();
+    let service = |rs: &str| {
+        format!("virtual_server {VIP_A} 80 {{\n    protocol TCP\n    real_server {rs} 80 {{\n    }}\n}}\n")
+    };
+    let conf = dir.write(
+        "rvsd.conf",
+        &(vrrp_instance("VI_1", 51, 150, VIP_A, false) + &service("10.201.2.11")),
+    );
+    let rv = Director::start(&lab, rv_ns, &[], &["-f", &conf.display().to_string()]).expect("rvsd");
+    let became = wait_until(ELECTION_LIMIT, || ha_lab::holds(&lab, rv_ns, VIP_A));
+    assert!(became.is_some(), "rvsd never became master");
+
+    // Only the virtual server changes: VRRP keeps running.
+    dir.write(
+        "rvsd.conf",
+        &(vrrp_instance("VI_1", 51, 150, VIP_A, false) + &service("10.201.2.12")),
+    );
+    sighup(rv_ns);
+    let reloaded = wait_until(Duration::from_secs(3), || {
+        rv.rvsadm(&["-Ln"])
+            .is_ok_and(|l| l.contains("10.201.2.12:80"))
+    });
+    assert!(reloaded.is_some(), "SIGHUP did not reload the services");
+    let lost = wait_until(Duration::from_millis(1500), || {
+        !ha_lab::holds(&lab, rv_ns, VIP_A)
+    });
+    assert!(
+        lost.is_none(),
+        "the VIP was dropped by a reload that did not change VRRP"
+    );
+
+    // An instance that cannot run: refused, the running one stays.
+    dir.write(
+        "rvsd.conf",
+        &vrrp_instance("VI_1", 51, 150, VIP_A, false).replace("eth0", "nosuch9"),
+    );
+    sighup(rv_ns);
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        ha_lab::holds(&lab, rv_ns, VIP_A),
+        "a refused reload changed VRRP"
+    );
+    let listing = rv.rvsadm(&["-Ln"]).unwrap();
+    assert!(
+        listing.contains("10.201.2.12:80"),
+        "a refused reload changed the services: {listing}"
+    );
+
+    // The VRRP part changes: the instance restarts with the new address.
+    dir.write("rvsd.conf", &vrrp_instance("VI_1", 51, 150, VIP_B, false));
+    sighup(rv_ns);
+    let moved = wait_until(ELECTION_LIMIT, || {
+        ha_lab::holds(&lab, rv_ns, VIP_B) && !ha_lab::holds(&lab, rv_ns, VIP_A)
+    });
+    assert!(
+        moved.is_some(),
+        "the changed instance did not take its new VIP"
+    );
+
+    // Start-up with an instance that cannot run: refused, naming file and line.
+    let bad = dir.write(
+        "bad.conf",
+        &format!(
+            "\n{}",
+            vrrp_instance("VI_9", 59, 100, VIP_B, false).replace("eth0", "nosuch9")
+        ),
+    );
+    let rvsd_bin = rvs_lab::bins::find("rvsd").expect("rvsd binary");
+    let socket = dir.path("bad.sock");
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", rv_ns])
+        .arg(&rvsd_bin)
+        .args(["--socket", &socket.display().to_string(), "-f"])
+        .arg(&bad)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run rvsd");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:2: vrrp_instance VI_9", bad.display()))
+            && stderr.contains("nosuch9"),
+        "{stderr}"
+    );
+}

@@ -179,11 +179,18 @@ async fn daemon_main(args: Args) -> Result<(), String> {
                     _ = interrupt.recv() => { info!("SIGINT: stopping"); break; }
                     _ = hangup.recv() => {
                         info!("SIGHUP: reloading");
-                        if let Err(e) = lock(&daemon).reload(clock.now()) {
-                            warn!("reload refused, nothing changed: {}", e.message);
-                        }
-                        if let Some(ha) = &ha {
-                            ha.reload();
+                        let services = || match lock(&daemon).reload(clock.now()) {
+                            Ok(_) => true,
+                            Err(e) => {
+                                warn!("reload refused, nothing changed: {}", e.message);
+                                false
+                            }
+                        };
+                        match &ha {
+                            Some(ha) => ha.reload(services),
+                            None => {
+                                services();
+                            }
                         }
                     }
                 }

@@ -147,16 +147,23 @@ impl Ha {
         Ok(ha)
     }
 
-    /// SIGHUP: re-read the file. The VRRP runtime is replaced only if its part of
-    /// the file changed (a restart would make masters say goodbye and fail over);
-    /// a file that does not load changes nothing.
-    pub fn reload(&self) {
+    /// SIGHUP: re-read the file, all or nothing with the services. The VRRP part is
+    /// read first: if it cannot run, `services` (the reload of the virtual servers,
+    /// true when applied) is not called and nothing changes; if the services are
+    /// refused, VRRP stays as it was too. The VRRP runtime is replaced only if its
+    /// part of the file changed (a restart would make masters say goodbye and fail
+    /// over).
+    pub fn reload(&self, services: impl FnOnce() -> bool) {
         let path = self.lock().path.clone();
         match load(&path) {
-            Ok(config) => self.lock().install(config),
+            Ok(config) => {
+                if services() {
+                    self.lock().install(config);
+                }
+            }
             Err(lines) => {
                 for l in lines {
-                    warn!("VRRP reload refused, nothing changed: {l}");
+                    warn!("reload refused, nothing changed: {l}");
                 }
             }
         }
