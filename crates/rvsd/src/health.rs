@@ -291,3 +291,149 @@ fn fmt_rs(key: &ServiceKey, addr: IpAddr, port: u16) -> String {
         ServiceKey::Fwmark { .. } => format!("[{addr}]:{port}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config_file::ConfigSource;
+    use crate::daemon::Daemon;
+    use rvs_core::engine::{Engine, EngineConfig};
+    use std::net::TcpListener;
+    use std::time::Duration;
+
+    fn free_port() -> u16 {
+        TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    /// The ports of the real servers of 10.0.0.1:80, in the listing.
+    fn ports(daemon: &SharedDaemon) -> Vec<u16> {
+        let d = lock(daemon);
+        let mut ports: Vec<u16> = d.state().services()[0]
+            .dests
+            .iter()
+            .map(|d| d.port)
+            .collect();
+        ports.sort_unstable();
+        ports
+    }
+
+    /// Polls (letting the checkers run) until `want` holds; false after 10 s.
+    async fn eventually(daemon: &SharedDaemon, want: &[u16]) -> bool {
+        for _ in 0..100 {
+            if ports(daemon) == want {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    }
+
+    #[tokio::test]
+    async fn failed_real_servers_leave_and_a_reload_does_not_bring_them_back() {
+        let up = TcpListener::bind("127.0.0.1:0").unwrap();
+        let up_port = up.local_addr().unwrap().port();
+        let down_port = free_port();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keepalived.conf");
+        let conf = format!(
+            "virtual_server 10.0.0.1 80 {{\n  delay_loop 1\n  lb_algo rr\n  lb_kind NAT\n  \
+             protocol TCP\n  real_server 127.0.0.1 {up_port} {{\n    TCP_CHECK {{\n      \
+             connect_timeout 1\n      retry 0\n    }}\n  }}\n  real_server 127.0.0.1 \
+             {down_port} {{\n    TCP_CHECK {{\n      connect_timeout 1\n      retry 0\n    \
+             }}\n  }}\n}}\n"
+        );
+        std::fs::write(&path, conf).unwrap();
+        let engine = Engine::new(EngineConfig {
+            max_conns: 1024,
+            ..EngineConfig::default()
+        })
+        .unwrap();
+        let mut daemon = Daemon::with_engine(engine, ConfigSource::File(path));
+        let checks = HealthChecks::new(Handle::current());
+        daemon.set_file_health(Box::new(checks.clone()));
+        let clock = Clock::start();
+        daemon.reload(clock.now()).unwrap();
+        let daemon: SharedDaemon = Arc::new(Mutex::new(daemon));
+        // keepalived's start: every real server with checkers is alive.
+        let mut both = vec![up_port, down_port];
+        both.sort_unstable();
+        assert_eq!(ports(&daemon), both);
+        checks.start_applying(daemon.clone(), clock);
+        assert!(
+            eventually(&daemon, &[up_port]).await,
+            "{:?}",
+            ports(&daemon)
+        );
+
+        // The file still lists the failed server: the reload keeps it out.
+        lock(&daemon).reload(clock.now()).unwrap();
+        assert_eq!(ports(&daemon), [up_port]);
+
+        // The new checkers took over: the server comes back once it answers.
+        let _back = TcpListener::bind(("127.0.0.1", down_port)).unwrap();
+        assert!(eventually(&daemon, &both).await, "{:?}", ports(&daemon));
+        checks.shutdown().await;
+    }
+
+    #[test]
+    fn log_lines_read_like_keepalived() {
+        use rvs_core::model::{DestConfig, ForwardMethod};
+        let key = ServiceKey::Addr {
+            proto: Protocol::Tcp,
+            addr: "10.0.0.1".parse().unwrap(),
+            port: 80,
+        };
+        let dest = |weight| DestConfig {
+            addr: "10.0.0.2".parse().unwrap(),
+            port: 8080,
+            method: ForwardMethod::Masq,
+            weight,
+            u_threshold: 0,
+            l_threshold: 0,
+        };
+        let mut state = ConfigState::new();
+        let cfg = KeepalivedConfig::default();
+        let up = DestEvent::DestUp {
+            service: key,
+            dest: dest(1),
+        };
+        assert_eq!(
+            describe(&up, &state, &cfg),
+            "Adding service [10.0.0.2]:tcp:8080 to VS [10.0.0.1]:tcp:80"
+        );
+        state
+            .dispatch(rvs_api::request::Request::AddService(
+                rvs_core::model::ServiceConfig {
+                    key,
+                    scheduler: rvs_core::model::SchedulerKind::Rr,
+                    sched_flags: Default::default(),
+                    persistence: None,
+                    one_packet: false,
+                    pe_name: None,
+                },
+            ))
+            .unwrap();
+        state.dispatch(up.to_request()).unwrap();
+        let off = DestEvent::DestWeight {
+            service: key,
+            dest: dest(0),
+        };
+        assert_eq!(
+            describe(&off, &state, &cfg),
+            "Disabling service [10.0.0.2]:tcp:8080 from VS [10.0.0.1]:tcp:80"
+        );
+        let down = DestEvent::DestDown {
+            service: key,
+            addr: "10.0.0.2".parse().unwrap(),
+            port: 8080,
+        };
+        assert_eq!(
+            describe(&down, &state, &cfg),
+            "Removing service [10.0.0.2]:tcp:8080 from VS [10.0.0.1]:tcp:80"
+        );
+    }
+}
