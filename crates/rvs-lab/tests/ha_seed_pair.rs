@@ -92,7 +92,7 @@ fn ha_seed_lb03_lb04_pair_survives_the_master_dying() {
     assert!(before.iter().all(|a| *a == before[0]), "{before:?}");
 
     // lb03 dies: rvsd killed (no goodbye, its steering rules stay) and its link gone.
-    ha_lab::kill_all_in(d1);
+    ha_lab::kill_all_in(&lab, d1);
     lab.exec(d1, &["ip", "link", "del", "eth0"])
         .expect("unplug lb03");
     let took = wait_until(Duration::from_millis(5500), || {

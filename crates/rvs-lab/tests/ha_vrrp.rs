@@ -69,7 +69,7 @@ fn ha_vrrp_rvsd_preempts_then_crashes_keepalived_takes_over() {
     assert_eq!(holders(&lab, &both, VIP_A), [rv_ns]);
 
     let capture = ArpCapture::start(&lab, &lan.switch, "br0", &dir).expect("tcpdump");
-    ha_lab::kill_all_in(rv_ns);
+    ha_lab::kill_all_in(&lab, rv_ns);
     let took = wait_until(MASTER_DOWN_LIMIT, || ha_lab::holds(&lab, ka_ns, VIP_A));
     assert!(
         took.is_some(),

@@ -220,8 +220,10 @@ pub fn mac(lab: &Lab, ns: &str) -> String {
 }
 
 /// SIGKILL every process in `ns` (only processes this test started run there): a
-/// crash, with no goodbye and nothing cleaned up.
-pub fn kill_all_in(ns: &str) {
+/// crash, with no goodbye and nothing cleaned up. The control socket rvsd leaves
+/// behind goes with the lab.
+pub fn kill_all_in(lab: &Lab, ns: &str) {
+    lab.track_file(PathBuf::from(format!("/run/rvs/{ns}.sock")));
     let pids = Command::new("ip")
         .args(["netns", "pids", ns])
         .output()
