@@ -34,6 +34,10 @@ impl Stoppable {
         Stoppable { stop, thread }
     }
 
+    fn is_running(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
     fn stop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
@@ -56,17 +60,38 @@ pub struct Vrrp {
 }
 
 impl Vrrp {
-    /// Start every instance of the plan in one thread. On drop, masters send their
+    /// Start every instance of the plan in one thread, and wait (up to a few
+    /// seconds) until they run: `Err` says why the runtime could not start (an
+    /// interface or a socket it could not open). On drop, masters send their
     /// priority-0 goodbye and release the virtual addresses.
-    pub fn start(plan: VrrpPlan) -> Vrrp {
+    pub fn start(plan: VrrpPlan) -> Result<Vrrp, String> {
         let states: StateTable = Arc::new(Mutex::new(HashMap::new()));
-        let table = states.clone();
+        let failure: Arc<Mutex<Option<String>>> = Arc::default();
+        let names: Vec<String> = plan
+            .instances
+            .iter()
+            .map(|i| i.machine.name.clone())
+            .collect();
+        let (table, failed) = (states.clone(), failure.clone());
         let thread = Stoppable::spawn("rvsd-vrrp", move |stop| {
             if let Err(e) = runtime::run(plan.instances, plan.scripts, plan.groups, table, stop) {
                 warn!("VRRP stopped: {e}");
+                *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
             }
         });
-        Vrrp { states, thread }
+        let vrrp = Vrrp { states, thread };
+        // Every instance enters its first state once the sockets are open.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        while std::time::Instant::now() < deadline {
+            if let Some(e) = failure.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                return Err(e);
+            }
+            if names.iter().all(|n| vrrp.state(n).is_some()) || !vrrp.thread.is_running() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        Ok(vrrp)
     }
 
     /// Stop every instance and wait until they are done: masters have sent their
@@ -229,6 +254,22 @@ mod tests {
             timeout: 900,
         };
         assert_eq!(from_wire(&to_wire(&c)), c);
+    }
+
+    #[test]
+    fn a_vrrp_runtime_that_cannot_start_says_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keepalived.conf");
+        std::fs::write(
+            &path,
+            "vrrp_instance VI_1 {\n interface nosuch-if7\n virtual_router_id 51\n \
+             virtual_ipaddress {\n 10.9.9.9/32\n }\n}\n",
+        )
+        .unwrap();
+        let (cfg, _) = rvs_ha::config::load(&path).unwrap();
+        let plan = rvs_ha::vrrp::plan::plan(&cfg).unwrap();
+        let e = Vrrp::start(plan).unwrap_err();
+        assert!(e.contains("nosuch-if7"), "{e}");
     }
 
     #[test]

@@ -142,7 +142,7 @@ impl Ha {
                 refused: Vec::new(),
             })),
         };
-        ha.lock().install(config);
+        ha.lock().install(config)?;
         ha.follow();
         Ok(ha)
     }
@@ -158,7 +158,9 @@ impl Ha {
         match load(&path) {
             Ok(config) => {
                 if services() {
-                    self.lock().install(config);
+                    if let Err(e) = self.lock().install(config) {
+                        warn!("reload: {e}");
+                    }
                 }
             }
             Err(lines) => {
@@ -200,15 +202,28 @@ impl Ha {
 }
 
 impl Inner {
-    fn install(&mut self, config: HaConfig) {
-        let same = self.vrrp.as_ref().map(|(p, _)| p) == Some(&config.vrrp)
-            || (self.vrrp.is_none() && config.vrrp.is_empty());
-        if !same {
-            if let Some((_, old)) = self.vrrp.take() {
-                old.stop();
-                info!("VRRP configuration changed: instances restarted");
-            }
-            if !config.vrrp.is_empty() {
+    /// Run `config`: the VRRP runtime is replaced only if its plan changed. If the
+    /// new runtime cannot start, the previous one is started again and `Err` says
+    /// why.
+    fn install(&mut self, config: HaConfig) -> Result<(), String> {
+        if self.sync != config.sync {
+            self.refused.clear();
+        }
+        self.sync = config.sync;
+        let running = self.vrrp.as_ref().map(|(p, _)| p);
+        if running == Some(&config.vrrp) || (running.is_none() && config.vrrp.is_empty()) {
+            return Ok(());
+        }
+        let previous = self.vrrp.take().map(|(plan, old)| {
+            old.stop();
+            info!("VRRP configuration changed: instances restarted");
+            plan
+        });
+        if config.vrrp.is_empty() {
+            return Ok(());
+        }
+        match Vrrp::start(config.vrrp.clone()) {
+            Ok(runtime) => {
                 let names: Vec<&str> = config
                     .vrrp
                     .instances
@@ -216,14 +231,19 @@ impl Inner {
                     .map(|i| i.machine.name.as_str())
                     .collect();
                 info!("VRRP started: {}", names.join(", "));
-                let runtime = Vrrp::start(config.vrrp.clone());
                 self.vrrp = Some((config.vrrp, runtime));
+                Ok(())
+            }
+            Err(e) => {
+                if let Some(plan) = previous {
+                    match Vrrp::start(plan.clone()) {
+                        Ok(runtime) => self.vrrp = Some((plan, runtime)),
+                        Err(e) => warn!("VRRP: the previous instances did not restart: {e}"),
+                    }
+                }
+                Err(format!("VRRP cannot start: {e}"))
             }
         }
-        if self.sync != config.sync {
-            self.refused.clear();
-        }
-        self.sync = config.sync;
     }
 
     fn follow(&mut self) {
