@@ -75,6 +75,11 @@ pub fn load_desired_state_with(
     for d in current.daemons() {
         requests.push(Request::StartDaemon(d.clone()));
     }
+    // keepalived.conf has no packet classifier: firewall-mark rules come from rvsadm
+    // only, and a reload keeps them.
+    for r in current.fwmark_rules() {
+        requests.push(Request::AddFwmarkRule(*r));
+    }
     let mut state = ConfigState::new();
     state
         .dispatch(Request::Batch(requests))

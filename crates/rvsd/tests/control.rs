@@ -367,3 +367,38 @@ fn concurrent_clients_each_get_their_own_answers() {
     let d = server.daemon().lock().unwrap();
     assert_eq!(d.state().services()[0].dests.len(), 100);
 }
+
+/// keepalived.conf has no packet classifier: firewall-mark rules added with rvsadm
+/// survive a reload of the file.
+#[test]
+fn reload_keeps_the_firewall_mark_rules() {
+    use rvs_core::model::{Family, FwmarkRule, Prefix};
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("keepalived.conf");
+    std::fs::write(&conf, KEEPALIVED_ONE).unwrap();
+    let path = dir.path().join("rvsd.sock");
+    let server = BackgroundServer::start(&path, daemon(ConfigSource::File(conf.clone()))).unwrap();
+    let mut client = Client::connect(&path).unwrap();
+    let rule = FwmarkRule {
+        mark: 99,
+        family: Family::V4,
+        proto: Some(Protocol::Tcp),
+        dst: Prefix {
+            addr: "172.16.100.9".parse().unwrap(),
+            len: 32,
+        },
+        dst_ports: Some((443, 443)),
+        src: None,
+    };
+    client.call(Request::AddFwmarkRule(rule)).unwrap();
+    assert_eq!(client.call(Request::Reload).unwrap(), Reply::Done);
+    let rules = server
+        .daemon()
+        .lock()
+        .unwrap()
+        .state()
+        .fwmark_rules()
+        .to_vec();
+    assert_eq!(rules, [rule]);
+    server.stop().unwrap();
+}
