@@ -191,3 +191,42 @@ fn ha_sync_connection_survives_failover() {
         backup.rvsadm(&["-L", "--daemon"])
     );
 }
+
+/// `lvs_sync_daemon IF` without a VRRP instance: keepalived's checker runs the
+/// master and the backup together, and so does rvsd; a reload that drops the line
+/// stops both.
+#[test]
+fn ha_sync_without_an_instance_runs_both_roles() {
+    let Some(lab) = ha_lab::lab("syncb", &[]) else {
+        return;
+    };
+    let dir = TempDir::new(&lab);
+    let lan = ha_lab::Lan::build(&lab, &["d"]).expect("LAN");
+    let ns = lan.routers[0].as_str();
+    let conf = dir.write(
+        "rvsd.conf",
+        "global_defs {\n    lvs_sync_daemon eth0 id 9\n}\n",
+    );
+    let d = Director::start(&lab, ns, &[], &["-f", &conf.display().to_string()]).expect("rvsd");
+    let both = wait_until(Duration::from_secs(3), || {
+        d.rvsadm(&["-L", "--daemon"]).is_ok_and(|l| {
+            l.contains("master sync daemon (mcast=eth0, syncid=9")
+                && l.contains("backup sync daemon (mcast=eth0, syncid=9")
+        })
+    });
+    assert!(both.is_some(), "{:?}", d.rvsadm(&["-L", "--daemon"]));
+
+    dir.write("rvsd.conf", "global_defs {\n    router_id x\n}\n");
+    let pids = Command::new("ip")
+        .args(["netns", "pids", ns])
+        .output()
+        .expect("ip netns pids");
+    for pid in String::from_utf8_lossy(&pids.stdout).split_whitespace() {
+        let _ = Command::new("kill").args(["-HUP", pid]).status();
+    }
+    let stopped = wait_until(Duration::from_secs(3), || {
+        d.rvsadm(&["-L", "--daemon"])
+            .is_ok_and(|l| !l.contains("sync daemon"))
+    });
+    assert!(stopped.is_some(), "{:?}", d.rvsadm(&["-L", "--daemon"]));
+}
