@@ -332,6 +332,21 @@ mod tests {
         false
     }
 
+    /// A daemon that loaded `path` with health checking (not applied yet).
+    fn loaded(path: &std::path::Path) -> (SharedDaemon, HealthChecks, Clock) {
+        let engine = Engine::new(EngineConfig {
+            max_conns: 1024,
+            ..EngineConfig::default()
+        })
+        .unwrap();
+        let mut daemon = Daemon::with_engine(engine, ConfigSource::File(path.to_path_buf()));
+        let checks = HealthChecks::new(Handle::current());
+        daemon.set_file_health(Box::new(checks.clone()));
+        let clock = Clock::start();
+        daemon.reload(clock.now()).unwrap();
+        (Arc::new(Mutex::new(daemon)), checks, clock)
+    }
+
     #[tokio::test]
     async fn failed_real_servers_leave_and_a_reload_does_not_bring_them_back() {
         let up = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -347,17 +362,7 @@ mod tests {
              }}\n  }}\n}}\n"
         );
         std::fs::write(&path, conf).unwrap();
-        let engine = Engine::new(EngineConfig {
-            max_conns: 1024,
-            ..EngineConfig::default()
-        })
-        .unwrap();
-        let mut daemon = Daemon::with_engine(engine, ConfigSource::File(path));
-        let checks = HealthChecks::new(Handle::current());
-        daemon.set_file_health(Box::new(checks.clone()));
-        let clock = Clock::start();
-        daemon.reload(clock.now()).unwrap();
-        let daemon: SharedDaemon = Arc::new(Mutex::new(daemon));
+        let (daemon, checks, clock) = loaded(&path);
         // keepalived's start: every real server with checkers is alive.
         let mut both = vec![up_port, down_port];
         both.sort_unstable();
@@ -376,6 +381,32 @@ mod tests {
         // The new checkers took over: the server comes back once it answers.
         let _back = TcpListener::bind(("127.0.0.1", down_port)).unwrap();
         assert!(eventually(&daemon, &both).await, "{:?}", ports(&daemon));
+        checks.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn in_alpha_mode_real_servers_start_down_until_checked() {
+        let up = TcpListener::bind("127.0.0.1:0").unwrap();
+        let up_port = up.local_addr().unwrap().port();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keepalived.conf");
+        let conf = format!(
+            "virtual_server 10.0.0.1 80 {{\n  delay_loop 1\n  alpha\n  lb_kind NAT\n  \
+             real_server 127.0.0.1 {up_port} {{\n    TCP_CHECK {{\n      connect_timeout 1\n    \
+             }}\n  }}\n}}\n"
+        );
+        std::fs::write(&path, conf).unwrap();
+        let (daemon, checks, clock) = loaded(&path);
+        assert!(
+            ports(&daemon).is_empty(),
+            "alpha: no real server before a check"
+        );
+        checks.start_applying(daemon.clone(), clock);
+        assert!(
+            eventually(&daemon, &[up_port]).await,
+            "{:?}",
+            ports(&daemon)
+        );
         checks.shutdown().await;
     }
 
