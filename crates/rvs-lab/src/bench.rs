@@ -23,6 +23,7 @@ use std::time::Duration;
 
 const RS: [&str; 2] = ["10.77.2.11", "10.77.2.12"];
 const FULLNAT_LOCAL: &str = "10.77.2.5";
+const NGINX_STREAM: &str = "/usr/lib/nginx/modules/ngx_stream_module.so";
 
 /// One load-balancing scenario and the address clients use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,6 +156,11 @@ struct Bed {
 }
 
 fn need_tools() -> Result<()> {
+    if !std::path::Path::new(NGINX_STREAM).exists() {
+        return Err(LabError(format!(
+            "rvs-lab bench needs nginx's stream module {NGINX_STREAM} (apt-get install libnginx-mod-stream)"
+        )));
+    }
     for t in ["wrk", "iperf3", "nginx", "haproxy", "nft"] {
         if Command::new("sh")
             .args(["-c", &format!("command -v {t}")])
@@ -174,12 +180,29 @@ fn build(lab: &Lab) -> Result<Bed> {
     let cli = lab.add_netns("cli")?;
     let dir = lab.add_netns("dir")?;
     let sw = lab.add_netns("sw")?;
+    let rt = lab.add_netns("rt")?;
     let rs = vec![lab.add_netns("rs1")?, lab.add_netns("rs2")?];
     lab.veth(&cli, "c0", &dir, "d0")?;
     lab.veth(&dir, "d1", &sw, "s0")?;
     lab.exec(&sw, &["ip", "link", "add", "br0", "type", "bridge"])?;
     lab.exec(&sw, &["ip", "link", "set", "br0", "up"])?;
     lab.exec(&sw, &["ip", "link", "set", "s0", "master", "br0"])?;
+    // DR replies come from the VIP, an address of the director: they must reach the
+    // client around it, through a router of their own (as on a real LAN).
+    lab.veth(&rt, "t0", &sw, "st")?;
+    lab.exec(&sw, &["ip", "link", "set", "st", "master", "br0"])?;
+    lab.veth(&rt, "t1", &cli, "c1")?;
+    lab.exec(&rt, &["ip", "addr", "add", "10.77.2.254/24", "dev", "t0"])?;
+    lab.exec(&rt, &["ip", "addr", "add", "10.77.3.1/24", "dev", "t1"])?;
+    lab.exec(
+        &rt,
+        &["ip", "route", "add", "10.77.1.0/24", "via", "10.77.3.2"],
+    )?;
+    lab.sysctl(&rt, "net.ipv4.ip_forward=1")?;
+    lab.sysctl(&rt, "net.ipv4.conf.all.rp_filter=0")?;
+    lab.exec(&cli, &["ip", "addr", "add", "10.77.3.2/24", "dev", "c1"])?;
+    lab.sysctl(&cli, "net.ipv4.conf.all.rp_filter=0")?;
+    lab.sysctl(&cli, "net.ipv4.conf.c1.rp_filter=0")?;
     for (i, r) in rs.iter().enumerate() {
         let port = format!("s{}", i + 1);
         lab.veth(r, "r0", &sw, &port)?;
@@ -189,8 +212,25 @@ fn build(lab: &Lab) -> Result<Bed> {
             &["ip", "addr", "add", &format!("{}/24", RS[i]), "dev", "r0"],
         )?;
         lab.exec(r, &["ip", "route", "add", "default", "via", "10.77.2.1"])?;
-        // DR: the VIP on lo, hidden from ARP.
+        // DR: the VIP on lo, hidden from ARP; its replies leave through the router.
         lab.exec(r, &["ip", "addr", "add", "10.77.1.21/32", "dev", "lo"])?;
+        lab.exec(
+            r,
+            &["ip", "rule", "add", "from", "10.77.1.21", "lookup", "100"],
+        )?;
+        lab.exec(
+            r,
+            &[
+                "ip",
+                "route",
+                "add",
+                "default",
+                "via",
+                "10.77.2.254",
+                "table",
+                "100",
+            ],
+        )?;
         for kv in [
             "net.ipv4.conf.all.arp_ignore=1",
             "net.ipv4.conf.all.arp_announce=2",
@@ -252,7 +292,7 @@ fn start_servers(bed: &Bed) -> Result<()> {
                  events {{ worker_connections 8192; }}\nhttp {{ access_log off; keepalive_requests 10000000;\n\
                  client_body_temp_path {p}/cb{n}; proxy_temp_path {p}/pt{n}; fastcgi_temp_path {p}/ft{n};\n\
                  uwsgi_temp_path {p}/ut{n}; scgi_temp_path {p}/st{n};\n\
-                 server {{ listen 80 backlog=8192 reuseport; root {www}; location / {{ }} }} }}\n",
+                 server {{ listen 80 backlog=8192 reuseport; listen 8080 backlog=8192 reuseport; root {www}; location / {{ }} }} }}\n",
                 p = w.display(),
                 n = i + 1,
                 www = www.display()
@@ -264,12 +304,14 @@ fn start_servers(bed: &Bed) -> Result<()> {
             "nginx",
             &["-c", &conf.display().to_string()],
         )?;
-        bed.lab.spawn(
-            &format!("iperf-rs{}", i + 1),
-            r,
-            "iperf3",
-            &["-s", "-p", "5201"],
-        )?;
+        for port in ["5201", "5202"] {
+            bed.lab.spawn(
+                &format!("iperf{port}-rs{}", i + 1),
+                r,
+                "iperf3",
+                &["-s", "-p", port],
+            )?;
+        }
     }
     let hap = w.join("haproxy.cfg");
     std::fs::write(
@@ -293,7 +335,7 @@ fn start_servers(bed: &Bed) -> Result<()> {
     std::fs::write(
         &ngx,
         format!(
-            "load_module /usr/lib/nginx/modules/ngx_stream_module.so;\ndaemon off;\nworker_processes auto;\n\
+            "load_module {NGINX_STREAM};\ndaemon off;\nworker_processes auto;\n\
              pid {p}/nginx-lb.pid;\nerror_log {p}/nginx-lb.err warn;\nevents {{ worker_connections 16384; }}\n\
              stream {{ upstream web {{ server {a}:80; server {b}:80; }}\n\
              server {{ listen 10.77.1.12:80 backlog=8192; proxy_pass web; }}\n\
@@ -317,20 +359,22 @@ fn start_rvs(bed: &Bed) -> Result<Director> {
         &bed.lab,
         &bed.dir,
         &["d0", "d1"],
-        &["--fullnat-pool", FULLNAT_LOCAL],
+        &["--fullnat-pool", FULLNAT_LOCAL, "--log-level", "warn"],
     )?;
+    // NAT and FULLNAT real servers answer on ports of their own (8080, 5202): rvsd
+    // claims the replies from RIP:port, which must not catch the other scenarios'.
     let mut script = String::new();
-    for (vip, flag) in [
-        ("10.77.1.20", "-m"),
-        ("10.77.1.21", "-g"),
-        ("10.77.1.22", "--fullnat"),
+    for (vip, flag, http, bulk) in [
+        ("10.77.1.20", "-m", 8080, 5202),
+        ("10.77.1.21", "-g", 80, 5201),
+        ("10.77.1.22", "--fullnat", 8080, 5202),
     ] {
         writeln!(script, "-A -t {vip}:80 -s rr").ok();
         for rs in RS {
-            writeln!(script, "-a -t {vip}:80 -r {rs}:80 {flag}").ok();
+            writeln!(script, "-a -t {vip}:80 -r {rs}:{http} {flag}").ok();
         }
         writeln!(script, "-A -t {vip}:5201 -s rr").ok();
-        writeln!(script, "-a -t {vip}:5201 -r {}:5201 {flag}", RS[0]).ok();
+        writeln!(script, "-a -t {vip}:5201 -r {}:{bulk} {flag}", RS[0]).ok();
     }
     d.restore(&script)?;
     Ok(d)
@@ -339,9 +383,9 @@ fn start_rvs(bed: &Bed) -> Result<Director> {
 fn nft_dnat(bed: &Bed, on: bool) -> Result<()> {
     if on {
         let rules = format!(
-            "table ip rvsbench {{ chain pre {{ type nat hook prerouting priority dstnat; policy accept;\n\
+            "table ip rvsbench {{\n chain pre {{\n  type nat hook prerouting priority dstnat; policy accept;\n\
              ip daddr 10.77.1.10 tcp dport 80 dnat to numgen inc mod 2 map {{ 0 : {a}, 1 : {b} }}\n\
-             ip daddr 10.77.1.10 tcp dport 5201 dnat to {a} }} }}\n",
+             ip daddr 10.77.1.10 tcp dport 5201 dnat to {a}\n }}\n}}\n",
             a = RS[0],
             b = RS[1]
         );
