@@ -20,6 +20,7 @@ struct Cell {
     out_bytes: AtomicU64,
 }
 
+#[inline]
 fn bump(c: &AtomicU64, by: u64) {
     // Single writer per cell: no read-modify-write needed.
     c.store(
@@ -48,18 +49,24 @@ impl StatsCounters {
         self.cells.len()
     }
 
+    #[inline]
     fn cell(&self, worker: usize) -> &Cell {
-        // Each worker must use its own index; an out-of-range one is folded in rather
-        // than panicking.
-        &self.cells[worker % self.cells.len()]
+        // Each worker must use its own index (a plain bounds check, no division per
+        // packet); an out-of-range one is folded in rather than panicking.
+        match self.cells.get(worker) {
+            Some(c) => c,
+            None => &self.cells[worker % self.cells.len()],
+        }
     }
 
     /// A new connection was scheduled.
+    #[inline]
     pub fn conn(&self, worker: usize) {
         bump(&self.cell(worker).conns, 1);
     }
 
     /// A client → server packet of `bytes` (IP length) was forwarded.
+    #[inline]
     pub fn inbound(&self, worker: usize, bytes: u64) {
         let c = self.cell(worker);
         bump(&c.in_pkts, 1);
@@ -67,6 +74,7 @@ impl StatsCounters {
     }
 
     /// A server → client packet of `bytes` was forwarded.
+    #[inline]
     pub fn outbound(&self, worker: usize, bytes: u64) {
         let c = self.cell(worker);
         bump(&c.out_pkts, 1);

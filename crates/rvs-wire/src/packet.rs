@@ -157,6 +157,7 @@ pub struct PacketInfo {
 
 /// Parse an Ethernet frame carrying IPv4 or IPv6. Other EtherTypes (ARP...) are
 /// [`Error::Unsupported`]; short or inconsistent headers are `Truncated`/`Malformed`.
+#[inline]
 pub fn parse_frame(frame: &[u8]) -> Result<PacketInfo> {
     let eth = ethernet::Frame::new_checked(frame)?;
     let hl = eth.header_len();

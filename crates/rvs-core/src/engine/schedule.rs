@@ -83,27 +83,12 @@ impl Worker {
             // Forward this datagram only; no entry is kept (the next one is scheduled
             // again), but it counts as a connection.
             let local = new.local;
-            let conn = crate::conn::Conn {
-                id: ConnId {
-                    slot: u32::MAX,
-                    gen: 0,
-                },
-                proto: new.proto,
-                client: new.client,
-                virt: new.virt,
+            let route = xmit::InRoute {
+                flags: crate::conn::ConnFlags::for_new(method, false, true),
                 dest: new.dest,
                 local,
-                fwmark,
-                service: new.service,
-                dest_id: new.dest_id,
-                flags: crate::conn::ConnFlags::for_new(method, false, true),
-                state: crate::conn::ConnState::Udp,
-                timeout_ms: 0,
-                expires: now,
-                control: None,
-                n_control: 0,
             };
-            let v = xmit::inbound(&self.sh.cfg, frame, ip, &conn, method);
+            let v = xmit::inbound(&self.sh.cfg, frame, ip, &route, method);
             if let Some(l) = local {
                 self.sh.pool.free(l);
             }
@@ -135,8 +120,14 @@ impl Worker {
                 return Verdict::Drop(DropReason::TableFull);
             }
         };
-        match self.sh.conns.on_packet(id, Direction::In, l4.event, now) {
-            Some((conn, t)) => self.forward_in(frame, ip, &conn, &t, now),
+        let step = self
+            .sh
+            .conns
+            .on_packet_with(id, Direction::In, l4.event, now, |c, t| {
+                self.forward_in_place(frame, ip, &c, t)
+            });
+        match step {
+            Some(step) => self.after_in(step, now),
             None => Verdict::Drop(DropReason::NoConnection),
         }
     }

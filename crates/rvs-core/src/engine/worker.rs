@@ -5,7 +5,7 @@ use super::{xmit, Shared};
 use crate::conn::reuse::{self, ReuseDecision, ReusePolicy};
 use crate::conn::sctp::SctpEvent;
 use crate::conn::tcp::TcpFlags;
-use crate::conn::{Conn, Endpoint, InKey, OutKey, PacketEvent, Transition};
+use crate::conn::{Conn, ConnId, ConnView, Endpoint, InKey, OutKey, PacketEvent, Transition};
 use crate::model::Protocol;
 use crate::time::Instant;
 use crate::verdict::{DropReason, Frame, Verdict};
@@ -24,6 +24,7 @@ pub(crate) struct L4 {
 }
 
 impl L4 {
+    #[inline]
     fn of(ip: &IpInfo) -> Option<L4> {
         let (proto, sp, dp, event) = match ip.transport {
             Transport::Tcp {
@@ -71,6 +72,7 @@ impl L4 {
         }
     }
 
+    #[inline]
     pub fn in_key(&self) -> InKey {
         InKey {
             proto: self.proto.ip_proto(),
@@ -79,6 +81,7 @@ impl L4 {
         }
     }
 
+    #[inline]
     pub fn out_key(&self) -> OutKey {
         OutKey {
             proto: self.proto.ip_proto(),
@@ -86,6 +89,16 @@ impl L4 {
             client: self.dst,
         }
     }
+}
+
+/// What is left to do about a forwarded client packet once its connection's shard
+/// lock is released (the table must not be re-entered under it).
+pub(crate) enum AfterIn {
+    Done(Verdict),
+    /// The real server is gone.
+    DestGone(ConnId),
+    /// Forwarded while sync is on: the connection may be due for a sync message.
+    Sync(Verdict, Conn, Transition),
 }
 
 /// One data-plane worker's handle on the engine. Not shared between threads: each
@@ -168,18 +181,33 @@ impl Worker {
         // Packets to a virtual address are client packets; anything else may be a reply
         // from a real server (NAT, FULLNAT) or a packet of a firewall-mark service.
         let to_vip = self.reg.is_vip(&l4.dst.addr);
+        // Established connections are forwarded with their entry in place, under its
+        // shard's lock (no copy of the entry).
         if !to_vip {
-            if let Some((conn, _)) = self.sh.conns.process_out(&l4.out_key(), l4.event, now) {
-                return self.forward_out(frame, ip, &conn);
+            let out = self
+                .sh
+                .conns
+                .process_out_with(&l4.out_key(), l4.event, now, |c, _| {
+                    self.forward_out(frame, ip, &c)
+                });
+            if let Some(v) = out {
+                return v;
             }
         }
-        let existing = if l4.event.is_new_conn() {
-            self.existing_for_new(l4, now)
+        if l4.event.is_new_conn() {
+            if let Some((conn, t)) = self.existing_for_new(l4, now) {
+                return self.forward_in(frame, ip, &conn, &t, now);
+            }
         } else {
-            self.sh.conns.process_in(&l4.in_key(), l4.event, now)
-        };
-        if let Some((conn, t)) = existing {
-            return self.forward_in(frame, ip, &conn, &t, now);
+            let step = self
+                .sh
+                .conns
+                .process_in_with(&l4.in_key(), l4.event, now, |c, t| {
+                    self.forward_in_place(frame, ip, &c, t)
+                });
+            if let Some(step) = step {
+                return self.after_in(step, now);
+            }
         }
         let Some(svc) = self.classify(l4) else {
             return Verdict::Pass;
@@ -248,6 +276,67 @@ impl Worker {
             .map(|s| &**s)
     }
 
+    /// Rewrite and count a client → virtual packet for the real server `dest_id`;
+    /// `None` when that real server is gone.
+    #[inline]
+    fn send_in(
+        &self,
+        frame: &mut Frame<'_>,
+        ip: &IpInfo,
+        dest_id: u32,
+        route: &xmit::InRoute,
+    ) -> Option<Verdict> {
+        let (svc, dest) = self.reg.dest(dest_id)?;
+        let v = xmit::inbound(&self.sh.cfg, frame, ip, route, dest.config.method);
+        if let Verdict::Forward(_) = v {
+            let bytes = ip.len() as u64;
+            dest.rt.stats.inbound(self.index, bytes);
+            svc.rt.stats.inbound(self.index, bytes);
+        }
+        Some(v)
+    }
+
+    /// The real server of a connection is gone: drop, and with expire_nodest_conn
+    /// forget the connection so the client's next attempt is scheduled afresh.
+    fn dest_gone(&self, id: ConnId) -> Verdict {
+        if self.sh.cfg.sysctls.expire_nodest_conn {
+            self.sh.conns.expire_now(id);
+        }
+        Verdict::Drop(DropReason::DestRemoved)
+    }
+
+    /// Forward a client → virtual packet of the entry `c`, in place under its shard's
+    /// lock; what needs the table again is left to [`Worker::after_in`].
+    #[inline]
+    pub(crate) fn forward_in_place(
+        &self,
+        frame: &mut Frame<'_>,
+        ip: &IpInfo,
+        c: &ConnView<'_>,
+        t: &Transition,
+    ) -> AfterIn {
+        match self.send_in(frame, ip, c.dest_id(), &xmit::InRoute::of_view(c)) {
+            None => AfterIn::DestGone(c.id()),
+            Some(v @ Verdict::Forward(_)) if self.sh.sync_master.load(Ordering::Relaxed) => {
+                AfterIn::Sync(v, c.to_conn(), *t)
+            }
+            Some(v) => AfterIn::Done(v),
+        }
+    }
+
+    /// Finish [`Worker::forward_in_place`] once the shard lock is released.
+    #[inline]
+    pub(crate) fn after_in(&self, step: AfterIn, now: Instant) -> Verdict {
+        match step {
+            AfterIn::Done(v) => v,
+            AfterIn::DestGone(id) => self.dest_gone(id),
+            AfterIn::Sync(v, conn, t) => {
+                super::sync::maybe_queue(self, &conn, &t, now);
+                v
+            }
+        }
+    }
+
     /// Forward a client → virtual packet of `conn`.
     pub(crate) fn forward_in(
         &self,
@@ -257,32 +346,27 @@ impl Worker {
         t: &Transition,
         now: Instant,
     ) -> Verdict {
-        let Some((svc, dest)) = self.reg.dest(conn.dest_id) else {
-            // The real server is gone: drop, and with expire_nodest_conn forget the
-            // connection so the client's next attempt is scheduled afresh.
-            if self.sh.cfg.sysctls.expire_nodest_conn {
-                self.sh.conns.expire_now(conn.id);
-            }
-            return Verdict::Drop(DropReason::DestRemoved);
-        };
-        let v = xmit::inbound(&self.sh.cfg, frame, ip, conn, dest.config.method);
-        if let Verdict::Forward(_) = v {
-            let bytes = ip.len() as u64;
-            dest.rt.stats.inbound(self.index, bytes);
-            svc.rt.stats.inbound(self.index, bytes);
-            if self.sh.sync_master.load(Ordering::Relaxed) {
-                super::sync::maybe_queue(self, conn, t, now);
+        match self.send_in(frame, ip, conn.dest_id, &xmit::InRoute::of(conn)) {
+            None => self.dest_gone(conn.id),
+            Some(v) => {
+                if let Verdict::Forward(_) = v {
+                    if self.sh.sync_master.load(Ordering::Relaxed) {
+                        super::sync::maybe_queue(self, conn, t, now);
+                    }
+                }
+                v
             }
         }
-        v
     }
 
-    /// Forward a real server → client reply of `conn` (NAT, FULLNAT).
-    fn forward_out(&self, frame: &mut Frame<'_>, ip: &IpInfo, conn: &Conn) -> Verdict {
-        let v = xmit::outbound(&self.sh.cfg, frame, ip, conn);
+    /// Forward a real server → client reply of the entry `c` (NAT, FULLNAT), in place
+    /// under its shard's lock.
+    #[inline]
+    fn forward_out(&self, frame: &mut Frame<'_>, ip: &IpInfo, c: &ConnView<'_>) -> Verdict {
+        let v = xmit::outbound(&self.sh.cfg, frame, ip, &xmit::OutRoute::of_view(c));
         if let Verdict::Forward(_) = v {
             let bytes = ip.len() as u64;
-            if let Some((svc, dest)) = self.reg.dest(conn.dest_id) {
+            if let Some((svc, dest)) = self.reg.dest(c.dest_id()) {
                 dest.rt.stats.outbound(self.index, bytes);
                 svc.rt.stats.outbound(self.index, bytes);
             }

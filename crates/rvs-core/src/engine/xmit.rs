@@ -3,7 +3,7 @@
 
 use super::config::EngineConfig;
 use super::tunnel;
-use crate::conn::{Conn, ConnFlags};
+use crate::conn::{Conn, ConnFlags, ConnView, Endpoint};
 use crate::model::ForwardMethod;
 use crate::verdict::{DropReason, Egress, Frame, Verdict};
 use rvs_wire::packet::IpInfo;
@@ -43,14 +43,63 @@ fn forward(next_hop: core::net::IpAddr, on_link: bool) -> Verdict {
     Verdict::Forward(Egress { next_hop, on_link })
 }
 
-/// A client → virtual packet of `conn`, to its real server. `method` is the real
-/// server's current configuration (for the tunnel parameters); the connection's own
-/// method bits decide how it is forwarded.
+/// What forwarding a client → virtual packet reads of its connection: built from a
+/// copied [`Conn`] or, on the fast path, from the entry in place ([`ConnView`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct InRoute {
+    pub flags: ConnFlags,
+    pub dest: Endpoint,
+    /// FULLNAT only.
+    pub local: Option<Endpoint>,
+}
+
+impl InRoute {
+    pub fn of(conn: &Conn) -> InRoute {
+        InRoute {
+            flags: conn.flags,
+            dest: conn.dest,
+            local: conn.local,
+        }
+    }
+
+    #[inline]
+    pub fn of_view(c: &ConnView<'_>) -> InRoute {
+        InRoute {
+            flags: c.flags(),
+            dest: c.dest(),
+            local: c.local(),
+        }
+    }
+}
+
+/// What forwarding a reply reads of its connection.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OutRoute {
+    pub flags: ConnFlags,
+    pub virt: Endpoint,
+    pub client: Endpoint,
+}
+
+impl OutRoute {
+    #[inline]
+    pub fn of_view(c: &ConnView<'_>) -> OutRoute {
+        OutRoute {
+            flags: c.flags(),
+            virt: c.virt(),
+            client: c.client(),
+        }
+    }
+}
+
+/// A client → virtual packet of a connection (`conn`), to its real server. `method` is
+/// the real server's current configuration (for the tunnel parameters); the
+/// connection's own method bits decide how it is forwarded.
+#[inline]
 pub(crate) fn inbound(
     cfg: &EngineConfig,
     frame: &mut Frame<'_>,
     ip: &IpInfo,
-    conn: &Conn,
+    conn: &InRoute,
     method: ForwardMethod,
 ) -> Verdict {
     let rip = conn.dest.addr;
@@ -102,13 +151,14 @@ pub(crate) fn inbound(
     }
 }
 
-/// A real server → client reply of `conn` (NAT, FULLNAT), back to the client as if
-/// it came from the virtual service.
+/// A real server → client reply of a connection (NAT, FULLNAT), back to the client as
+/// if it came from the virtual service.
+#[inline]
 pub(crate) fn outbound(
     _cfg: &EngineConfig,
     frame: &mut Frame<'_>,
     ip: &IpInfo,
-    conn: &Conn,
+    conn: &OutRoute,
 ) -> Verdict {
     let fwd = conn.flags.0 & ConnFlags::FWD_MASK;
     if fwd != ConnFlags::MASQ && fwd != ConnFlags::FULLNAT {

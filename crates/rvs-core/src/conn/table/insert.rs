@@ -67,7 +67,7 @@ impl ConnTable {
         // that is gone is simply not linked.
         let control = new.control.filter(|&ctl| self.link(ctl, now));
 
-        let mut unlinks = Unlinks::new();
+        let mut unlinks = SweepUnlinks::new();
         let result = 'locked: {
             let mut inner = self.lock(shard);
             if let Some(local) = self.find_in(&inner, &kin) {

@@ -36,9 +36,11 @@ mod packet;
 mod shard;
 mod slot;
 mod sync;
+mod view;
 mod walk;
 
 pub use sync::SyncOutcome;
+pub use view::ConnView;
 
 /// Timeout of a template synced without one (sync protocol v0): 3 minutes.
 const SYNC_TEMPLATE_TIMEOUT_MS: u32 = 180_000;
@@ -46,7 +48,7 @@ const SYNC_TEMPLATE_TIMEOUT_MS: u32 = 180_000;
 pub use config::{
     ConfigError, ConnTableConfig, ExpiryHook, InsertError, TableCounters, MAX_SHARDS, RECLAIM_SCAN,
 };
-use shard::{Shard, ShardInner, Unlinks};
+use shard::{PacketUnlinks, Shard, ShardInner, SweepUnlinks};
 use slot::{
     Entry, RawInKey, RawOutKey, AF_V6, DAF_V6, IN_HASHED, LIVE, NO_SLOT, OUT_BIT, OUT_HASHED,
 };
@@ -187,7 +189,7 @@ impl ConnTable {
     /// The shard of a client endpoint (also of a FULLNAT local endpoint).
     pub fn shard_of(&self, addr: core::net::IpAddr, port: u16) -> usize {
         let a = RawAddr::from_ip(addr);
-        self.shard_from_hash(self.shard_hasher.hash_one((a.bytes, a.v6, port)))
+        self.shard_of_raw(a.bytes, a.v6, port)
     }
 
     /// Restart the timer of `id` with its current timeout. `false` if it is gone.
@@ -211,7 +213,7 @@ impl ConnTable {
     /// was removed.
     pub fn expire_now(&self, id: ConnId) -> bool {
         let (shard, local) = self.split(id);
-        let mut unlinks = Unlinks::new();
+        let mut unlinks = PacketUnlinks::new();
         let removed = {
             let mut inner = self.lock(shard);
             match inner.slab.get(local as usize) {

@@ -29,7 +29,7 @@ impl ConnTable {
         now: Instant,
         find: impl Fn(&Self, &ShardInner) -> Option<u32>,
     ) -> Option<Conn> {
-        let mut unlinks = Unlinks::new();
+        let mut unlinks = PacketUnlinks::new();
         let found = {
             let mut inner = self.lock(shard);
             match find(self, &inner) {
@@ -57,10 +57,29 @@ impl ConnTable {
         event: PacketEvent,
         now: Instant,
     ) -> Option<(Conn, Transition)> {
+        self.process_in_with(key, event, now, |c, t| (c.to_conn(), *t))
+    }
+
+    /// Like [`ConnTable::process_in`], but hands the entry to `f` in place (under the
+    /// shard's lock) instead of copying it out: the fast path for forwarding, which
+    /// reads a few fields. `f` must not call back into the table (the lock is held).
+    #[inline]
+    pub fn process_in_with<R>(
+        &self,
+        key: &InKey,
+        event: PacketEvent,
+        now: Instant,
+        f: impl FnOnce(ConnView<'_>, &Transition) -> R,
+    ) -> Option<R> {
         let k = RawInKey::new(key, false)?;
-        self.process_raw(self.in_shard(&k), Direction::In, event, now, |t, inner| {
-            t.find_in(inner, &k)
-        })
+        self.process_raw(
+            self.in_shard(&k),
+            Direction::In,
+            event,
+            now,
+            |t, inner| t.find_in(inner, &k),
+            f,
+        )
     }
 
     /// Like [`ConnTable::process_in`] for a reply (NAT, FULLNAT).
@@ -70,11 +89,28 @@ impl ConnTable {
         event: PacketEvent,
         now: Instant,
     ) -> Option<(Conn, Transition)> {
+        self.process_out_with(key, event, now, |c, t| (c.to_conn(), *t))
+    }
+
+    /// Like [`ConnTable::process_in_with`] for a reply (NAT, FULLNAT).
+    #[inline]
+    pub fn process_out_with<R>(
+        &self,
+        key: &OutKey,
+        event: PacketEvent,
+        now: Instant,
+        f: impl FnOnce(ConnView<'_>, &Transition) -> R,
+    ) -> Option<R> {
         let k = RawOutKey::new(key);
         let shard = self.shard_of_raw(k.caddr, k.cv6, k.cport);
-        self.process_raw(shard, Direction::Out, event, now, |t, inner| {
-            t.find_out(inner, &k)
-        })
+        self.process_raw(
+            shard,
+            Direction::Out,
+            event,
+            now,
+            |t, inner| t.find_out(inner, &k),
+            f,
+        )
     }
 
     /// Apply a packet to the entry `id` (e.g. the first packet of a connection just
@@ -86,22 +122,44 @@ impl ConnTable {
         event: PacketEvent,
         now: Instant,
     ) -> Option<(Conn, Transition)> {
-        let (shard, local) = self.split(id);
-        self.process_raw(shard, dir, event, now, |_, inner| {
-            let e = inner.slab.get(local as usize)?;
-            (e.live & LIVE != 0 && e.gen == id.gen).then_some(local)
-        })
+        self.on_packet_with(id, dir, event, now, |c, t| (c.to_conn(), *t))
     }
 
-    fn process_raw(
+    /// Like [`ConnTable::on_packet`], handing the entry to `f` in place (see
+    /// [`ConnTable::process_in_with`]).
+    pub fn on_packet_with<R>(
+        &self,
+        id: ConnId,
+        dir: Direction,
+        event: PacketEvent,
+        now: Instant,
+        f: impl FnOnce(ConnView<'_>, &Transition) -> R,
+    ) -> Option<R> {
+        let (shard, local) = self.split(id);
+        self.process_raw(
+            shard,
+            dir,
+            event,
+            now,
+            |_, inner| {
+                let e = inner.slab.get(local as usize)?;
+                (e.live & LIVE != 0 && e.gen == id.gen).then_some(local)
+            },
+            f,
+        )
+    }
+
+    #[inline]
+    fn process_raw<R>(
         &self,
         shard: usize,
         dir: Direction,
         event: PacketEvent,
         now: Instant,
         find: impl Fn(&Self, &ShardInner) -> Option<u32>,
-    ) -> Option<(Conn, Transition)> {
-        let mut unlinks = Unlinks::new();
+        f: impl FnOnce(ConnView<'_>, &Transition) -> R,
+    ) -> Option<R> {
+        let mut unlinks = PacketUnlinks::new();
         let result = {
             let mut inner = self.lock(shard);
             match find(self, &inner) {
@@ -135,28 +193,37 @@ impl ConnTable {
                         e.timeout_ms = self.timeouts.millis(t.to);
                     }
                     e.expires = now.as_millis().saturating_add(e.timeout_ms as u64);
-                    let conn = e.to_conn(self.id_of(shard, local, e.gen));
-                    Some((conn, t))
+                    let view = ConnView {
+                        e,
+                        id: self.id_of(shard, local, e.gen),
+                    };
+                    // `ip_vs_control_assure_ct`: a controlled connection that becomes
+                    // established marks its template ASSURED (after the lock is
+                    // released: the template may live in another shard).
+                    let established = matches!(
+                        t.to,
+                        ConnState::Tcp(TcpState::Established)
+                            | ConnState::Sctp(SctpState::Established)
+                    );
+                    let assure = if established && t.to != t.from {
+                        view.control()
+                    } else {
+                        None
+                    };
+                    Some((f(view, &t), assure))
                 }
                 _ => None,
             }
         };
         self.run_unlinks(&unlinks);
-        if let Some((conn, t)) = &result {
-            // `ip_vs_control_assure_ct`: a controlled connection that becomes
-            // established marks its template ASSURED.
-            let established = matches!(
-                t.to,
-                ConnState::Tcp(TcpState::Established) | ConnState::Sctp(SctpState::Established)
-            );
-            if let (true, true, Some(ctl)) = (established, t.to != t.from, conn.control) {
-                self.with_entry(ctl, |tpl| {
-                    if tpl.flags & ConnFlags::TEMPLATE != 0 {
-                        tpl.flags |= ConnFlags::TEMPLATE_ASSURED;
-                    }
-                });
-            }
+        let (r, assure) = result?;
+        if let Some(ctl) = assure {
+            self.with_entry(ctl, |tpl| {
+                if tpl.flags & ConnFlags::TEMPLATE != 0 {
+                    tpl.flags |= ConnFlags::TEMPLATE_ASSURED;
+                }
+            });
         }
-        result
+        Some(r)
     }
 }

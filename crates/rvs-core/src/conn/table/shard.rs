@@ -33,19 +33,26 @@ pub(super) struct Shard {
 /// shards; never holding two shard locks at once rules out deadlocks). Each link comes
 /// with the time its connection went away: the deadline for an expiry, 0 for an
 /// explicit removal.
-pub(super) struct Unlinks {
-    links: [(ConnId, u64); 32],
+pub(super) struct Unlinks<const N: usize> {
+    links: [(ConnId, u64); N],
     n: usize,
 }
 
-impl Unlinks {
+/// The packet path expires at most the one entry it looked up: a one-place list keeps
+/// it from zeroing the 512 bytes of the sweep's list on every packet.
+pub(super) type PacketUnlinks = Unlinks<1>;
+
+/// What a sweep or a reclaim may collect before it stops to release the lock.
+pub(super) type SweepUnlinks = Unlinks<32>;
+
+impl<const N: usize> Unlinks<N> {
     pub(super) fn new() -> Self {
         let none = ConnId {
             slot: NO_SLOT,
             gen: 0,
         };
         Unlinks {
-            links: [(none, 0); 32],
+            links: [(none, 0); N],
             n: 0,
         }
     }
@@ -73,7 +80,25 @@ fn rearmed(deadline: u64, at_ms: u64) -> u64 {
     deadline.saturating_add((late / period + 1) * period)
 }
 
+/// What picks a shard: a client (or FULLNAT local) endpoint, hashed as two wide words
+/// rather than field by field (the derived `Hash` of a byte array feeds the hasher a
+/// length and sixteen bytes, which cost more than the rest of a lookup's hashing).
+struct ShardKey {
+    bytes: [u8; 16],
+    v6: bool,
+    port: u16,
+}
+
+impl core::hash::Hash for ShardKey {
+    #[inline]
+    fn hash<H: core::hash::Hasher>(&self, h: &mut H) {
+        h.write_u128(u128::from_ne_bytes(self.bytes));
+        h.write_u32(u32::from(self.port) | u32::from(self.v6) << 16);
+    }
+}
+
 impl ConnTable {
+    #[inline]
     pub(super) fn shard_from_hash(&self, h: u64) -> usize {
         if self.shard_bits == 0 {
             0
@@ -82,8 +107,9 @@ impl ConnTable {
         }
     }
 
+    #[inline]
     pub(super) fn shard_of_raw(&self, bytes: [u8; 16], v6: bool, port: u16) -> usize {
-        self.shard_from_hash(self.shard_hasher.hash_one((bytes, v6, port)))
+        self.shard_from_hash(self.shard_hasher.hash_one(ShardKey { bytes, v6, port }))
     }
 
     pub(super) fn in_shard(&self, k: &RawInKey) -> usize {
@@ -153,7 +179,7 @@ impl ConnTable {
         .is_some()
     }
 
-    pub(super) fn run_unlinks(&self, unlinks: &Unlinks) {
+    pub(super) fn run_unlinks<const N: usize>(&self, unlinks: &Unlinks<N>) {
         for &(id, at_ms) in &unlinks.links[..unlinks.n] {
             self.with_entry(id, |t| {
                 t.n_control = t.n_control.saturating_sub(1);
@@ -212,13 +238,13 @@ impl ConnTable {
 
     /// If the entry's timer has run out: remove it (true), or restart the timer of a
     /// template that still controls connections (false).
-    pub(super) fn expire_if_due(
+    pub(super) fn expire_if_due<const N: usize>(
         &self,
         inner: &mut ShardInner,
         shard: usize,
         local: u32,
         now: Instant,
-        unlinks: &mut Unlinks,
+        unlinks: &mut Unlinks<N>,
     ) -> bool {
         let e = &mut inner.slab[local as usize];
         if e.live & LIVE == 0 || now.as_millis() < e.expires {
@@ -246,7 +272,7 @@ impl ConnTable {
         shard: usize,
         now: Instant,
         budget: usize,
-        unlinks: &mut Unlinks,
+        unlinks: &mut SweepUnlinks,
     ) -> usize {
         let n = inner.slab.len();
         if n == 0 {

@@ -5,6 +5,7 @@ use crate::conn::key::{Endpoint, InKey, OutKey, RawAddr};
 use crate::conn::load::{DestCounters, LoadKind};
 use crate::conn::state::ConnState;
 use crate::time::Instant;
+use core::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 // Entry.live bits.
@@ -145,7 +146,7 @@ impl Entry {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct RawInKey {
     pub(super) template: bool,
     pub(super) proto: u8,
@@ -172,7 +173,7 @@ impl RawInKey {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct RawOutKey {
     pub(super) proto: u8,
     pub(super) sv6: bool,
@@ -196,6 +197,39 @@ impl RawOutKey {
             caddr: c.bytes,
             cport: key.client.port,
         }
+    }
+}
+
+// The keys feed the hasher a few wide words: the derived `Hash` would write every field
+// (and each address's length) separately, which was most of a lookup's hashing cost.
+// Equal keys write equal words, as `Eq` requires.
+impl Hash for RawInKey {
+    #[inline]
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        h.write_u128(u128::from_ne_bytes(self.caddr));
+        h.write_u128(u128::from_ne_bytes(self.vaddr));
+        h.write_u64(
+            u64::from(self.cport)
+                | u64::from(self.vport) << 16
+                | u64::from(self.proto) << 32
+                | u64::from(self.v6) << 40
+                | u64::from(self.template) << 41,
+        );
+    }
+}
+
+impl Hash for RawOutKey {
+    #[inline]
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        h.write_u128(u128::from_ne_bytes(self.saddr));
+        h.write_u128(u128::from_ne_bytes(self.caddr));
+        h.write_u64(
+            u64::from(self.sport)
+                | u64::from(self.cport) << 16
+                | u64::from(self.proto) << 32
+                | u64::from(self.sv6) << 40
+                | u64::from(self.cv6) << 41,
+        );
     }
 }
 

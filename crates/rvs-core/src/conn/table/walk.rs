@@ -17,7 +17,7 @@ impl ConnTable {
             let shard = (start + i) % n;
             let mut left = per;
             while left > 0 {
-                let mut unlinks = Unlinks::new();
+                let mut unlinks = SweepUnlinks::new();
                 let step = left.min(64);
                 {
                     let mut inner = self.lock(shard);
@@ -63,7 +63,7 @@ impl ConnTable {
         for shard in 0..self.shards.len() {
             let mut local = 0usize;
             loop {
-                let mut unlinks = Unlinks::new();
+                let mut unlinks = SweepUnlinks::new();
                 let more = {
                     let mut inner = self.lock(shard);
                     while local < inner.slab.len() && !unlinks.is_full() {
