@@ -15,7 +15,7 @@
 //! director in DR/TUN, and go to the director's local address in FULLNAT.
 
 use crate::netns::{Lab, Result};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 pub const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 201, 1, 2);
 pub const GW_CLIENT_SIDE: Ipv4Addr = Ipv4Addr::new(10, 201, 1, 1);
@@ -29,6 +29,22 @@ pub const DIRECTOR2: Ipv4Addr = Ipv4Addr::new(10, 201, 2, 4);
 /// Address of real server `i` (1-based).
 pub fn rip(i: usize) -> Ipv4Addr {
     Ipv4Addr::new(10, 201, 2, 10 + i as u8)
+}
+
+// The same topology in IPv6 (see [`Topology::add_ipv6`]): fd00:201:1::/64 on the
+// client side, fd00:201:2::/64 on the LAN, host parts as in IPv4.
+pub const CLIENT6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x201, 1, 0, 0, 0, 0, 2);
+pub const GW6_CLIENT_SIDE: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x201, 1, 0, 0, 0, 0, 1);
+pub const GW6_LAN_SIDE: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x201, 2, 0, 0, 0, 0, 1);
+pub const DIRECTOR6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x201, 2, 0, 0, 0, 0, 2);
+pub const FULLNAT_LOCAL6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x201, 2, 0, 0, 0, 0, 3);
+pub const VIP6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x201, 2, 0, 0, 0, 0, 0x100);
+/// The second director's IPv6 address (HA labs).
+pub const DIRECTOR2_6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x201, 2, 0, 0, 0, 0, 4);
+
+/// IPv6 address of real server `i` (1-based): fd00:201:2::11, ::12...
+pub fn rip6(i: usize) -> Ipv6Addr {
+    Ipv6Addr::new(0xfd00, 0x201, 2, 0, 0, 0, 0, 0x10 + i as u16)
 }
 
 /// The LVS forwarding method a lab is built for.
@@ -199,5 +215,104 @@ impl Topology {
             director,
             real_servers,
         })
+    }
+
+    /// Give every namespace its IPv6 address and routes as well (the VIP
+    /// [`VIP6`] on the director, and [`FULLNAT_LOCAL6`] in FULLNAT), without
+    /// duplicate address detection so the addresses are usable at once.
+    pub fn add_ipv6(&self, lab: &Lab) -> Result<()> {
+        let add = |ns: &str, addr: Ipv6Addr, len: u8, dev: &str| -> Result<()> {
+            lab.exec(
+                ns,
+                &[
+                    "ip",
+                    "-6",
+                    "addr",
+                    "add",
+                    &format!("{addr}/{len}"),
+                    "dev",
+                    dev,
+                    "nodad",
+                ],
+            )
+            .map(|_| ())
+        };
+        let default_via = |ns: &str, gw: Ipv6Addr| -> Result<()> {
+            lab.exec(
+                ns,
+                &[
+                    "ip",
+                    "-6",
+                    "route",
+                    "add",
+                    "default",
+                    "via",
+                    &gw.to_string(),
+                ],
+            )
+            .map(|_| ())
+        };
+        for ns in [&self.client, &self.router, &self.director]
+            .into_iter()
+            .chain(self.real_servers.iter())
+        {
+            // Lab namespaces start with IPv6 on; say so in case a host default differs.
+            let _ = lab.exec(ns, &["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=0"]);
+            let _ = lab.exec(
+                ns,
+                &["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=0"],
+            );
+        }
+        add(&self.client, CLIENT6, 64, "eth0")?;
+        default_via(&self.client, GW6_CLIENT_SIDE)?;
+        add(&self.router, GW6_CLIENT_SIDE, 64, "c0")?;
+        add(&self.router, GW6_LAN_SIDE, 64, "l0")?;
+        lab.sysctl(&self.router, "net.ipv6.conf.all.forwarding=1")?;
+        add(&self.director, DIRECTOR6, 64, "eth0")?;
+        add(&self.director, VIP6, 128, "eth0")?;
+        if self.mode == Mode::FullNat {
+            add(&self.director, FULLNAT_LOCAL6, 128, "eth0")?;
+        }
+        default_via(&self.director, GW6_LAN_SIDE)?;
+        let rs_gateway = if self.mode == Mode::Nat {
+            DIRECTOR6
+        } else {
+            GW6_LAN_SIDE
+        };
+        for (i, rs) in self.real_servers.iter().enumerate() {
+            add(rs, rip6(i + 1), 64, "eth0")?;
+            default_via(rs, rs_gateway)?;
+        }
+        self.wait_ipv6_settled(lab)
+    }
+
+    /// Wait (at most 5 s) until no link-local address is still tentative: until
+    /// DAD ends, neighbour discovery from that address is not answered, and the
+    /// first connection of a test would be lost.
+    fn wait_ipv6_settled(&self, lab: &Lab) -> Result<()> {
+        let namespaces: Vec<&String> = [&self.client, &self.router, &self.director, &self.switch]
+            .into_iter()
+            .chain(self.real_servers.iter())
+            .collect();
+        let start = std::time::Instant::now();
+        loop {
+            let mut tentative = None;
+            for ns in &namespaces {
+                let out = lab.exec(ns, &["ip", "-6", "-o", "addr", "show", "tentative"])?;
+                if !out.stdout.is_empty() {
+                    tentative = Some(String::from_utf8_lossy(&out.stdout).into_owned());
+                    break;
+                }
+            }
+            match tentative {
+                None => return Ok(()),
+                Some(t) if start.elapsed() > std::time::Duration::from_secs(5) => {
+                    return Err(crate::netns::LabError(format!(
+                        "IPv6 addresses still tentative after 5 s: {t}"
+                    )))
+                }
+                Some(_) => std::thread::sleep(std::time::Duration::from_millis(100)),
+            }
+        }
     }
 }
