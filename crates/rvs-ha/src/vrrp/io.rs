@@ -48,7 +48,10 @@ impl Interface {
     }
 
     /// The interface's primary address of a family (the first one the kernel lists
-    /// that is not in `exclude`): VRRP's source address and tie-breaker.
+    /// that is not in `exclude`): VRRP's source address and tie-breaker. Over IPv6
+    /// that is the link-local address (RFC 5798 5.1.2.1), which is also the source
+    /// the kernel picks for ff02::12: the checksum's pseudo-header must use it, or
+    /// keepalived drops every advertisement.
     pub fn primary_address(&self, v6: bool, exclude: &[IpAddr]) -> io::Result<IpAddr> {
         let out = Command::new("ip")
             .args([
@@ -61,19 +64,8 @@ impl Interface {
             ])
             .output()?;
         let text = String::from_utf8_lossy(&out.stdout);
-        for line in text.lines() {
-            let mut words = line.split_whitespace();
-            while let Some(w) = words.next() {
-                if w == "inet" || w == "inet6" {
-                    if let Some(addr) = words.next().and_then(|a| a.split('/').next()) {
-                        if let Ok(ip) = addr.parse::<IpAddr>() {
-                            if !exclude.contains(&ip) {
-                                return Ok(ip);
-                            }
-                        }
-                    }
-                }
-            }
+        if let Some(ip) = pick_primary(&listed_addresses(&text), exclude) {
+            return Ok(ip);
         }
         Err(io::Error::new(
             io::ErrorKind::NotFound,
@@ -84,6 +76,40 @@ impl Interface {
             ),
         ))
     }
+}
+
+/// The addresses in `ip -o addr show` output, in the order listed.
+fn listed_addresses(text: &str) -> Vec<IpAddr> {
+    let mut found = Vec::new();
+    for line in text.lines() {
+        let mut words = line.split_whitespace();
+        while let Some(w) = words.next() {
+            if w == "inet" || w == "inet6" {
+                if let Some(ip) = words
+                    .next()
+                    .and_then(|a| a.split('/').next())
+                    .and_then(|a| a.parse::<IpAddr>().ok())
+                {
+                    found.push(ip);
+                }
+            }
+        }
+    }
+    found
+}
+
+/// The first link-local address of `listed` not in `exclude`, else the first one.
+fn pick_primary(listed: &[IpAddr], exclude: &[IpAddr]) -> Option<IpAddr> {
+    let usable = || listed.iter().filter(|ip| !exclude.contains(ip));
+    usable()
+        .find(|ip| is_link_local_v6(ip))
+        .or_else(|| usable().next())
+        .copied()
+}
+
+/// fe80::/10.
+fn is_link_local_v6(ip: &IpAddr) -> bool {
+    matches!(ip, IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80)
 }
 
 /// A received advertisement: IP source and destination, TTL/hop limit, VRRP bytes.
@@ -501,6 +527,35 @@ pub fn poll_readable(fds: &[RawFd], timeout_ms: i32, ready: &mut Vec<bool>) -> i
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ipv6_primary_address_is_the_link_local_one() {
+        let text = "2: eth0    inet6 fd00:201:2::100/64 scope global \\       valid_lft forever\n\
+                    2: eth0    inet6 fd00:201:2::4/64 scope global \\       valid_lft forever\n\
+                    2: eth0    inet6 fe80::dcd4:6aff:fe7f:5cf/64 scope link \\       valid_lft forever\n";
+        let listed = listed_addresses(text);
+        assert_eq!(listed.len(), 3);
+        let vip: IpAddr = "fd00:201:2::100".parse().unwrap();
+        let ll: IpAddr = "fe80::dcd4:6aff:fe7f:5cf".parse().unwrap();
+        assert_eq!(pick_primary(&listed, &[vip]), Some(ll));
+        // Without a link-local address, the first address that is not a VIP.
+        assert_eq!(
+            pick_primary(&listed[..2], &[vip]),
+            Some("fd00:201:2::4".parse().unwrap())
+        );
+        let v4 = listed_addresses(
+            "2: eth0    inet 10.201.2.100/24 scope global eth0\n\
+                                   2: eth0    inet 10.201.2.2/24 scope global eth0\n",
+        );
+        assert_eq!(
+            pick_primary(&v4, &["10.201.2.100".parse().unwrap()]),
+            Some("10.201.2.2".parse().unwrap())
+        );
+        assert_eq!(
+            pick_primary(&v4[..1], &["10.201.2.100".parse().unwrap()]),
+            None
+        );
+    }
 
     #[test]
     fn virtual_addresses_parse_as_keepalived_writes_them() {

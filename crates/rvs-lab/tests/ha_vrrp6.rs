@@ -1,0 +1,238 @@
+//! VRRP version 3 over IPv6 between rvsd and Debian's keepalived, as root, on one
+//! LAN of namespaces: one master, failover both ways within the master-down
+//! interval, and an unsolicited neighbour advertisement for the VIP from the new
+//! master.
+
+mod ha_lab;
+
+use ha_lab::{mac, wait_until, Keepalived, Lan, TempDir};
+use rvs_lab::director::Director;
+use rvs_lab::netns::{Lab, LabError, Result};
+use std::path::PathBuf;
+use std::time::Duration;
+
+const VIP6: &str = "fd00:201:2::100";
+
+/// advert_int 1: master-down interval = 3 × 1 s + skew (< 1 s), plus margin for
+/// the machine being busy with the other tests.
+const MASTER_DOWN_LIMIT: Duration = Duration::from_millis(5500);
+/// An election among backups (both start in BACKUP), with margin.
+const ELECTION_LIMIT: Duration = Duration::from_secs(8);
+
+/// A keepalived.conf VRRPv3 instance for an IPv6 VIP (keepalived uses version 3
+/// for IPv6 by itself; it is spelled out for the reader).
+fn vrrp6_instance(name: &str, vrid: u8, priority: u8) -> String {
+    format!(
+        "vrrp_instance {name} {{\n    state BACKUP\n    interface eth0\n    version 3\n    \
+         virtual_router_id {vrid}\n    priority {priority}\n    advert_int 1\n    \
+         virtual_ipaddress {{\n        {VIP6}/64\n    }}\n}}\n"
+    )
+}
+
+/// The LAN, with each router's link-local address out of DAD (VRRP over IPv6
+/// speaks from it) and a global address beside it.
+fn lan6(lab: &Lab) -> Lan {
+    let lan = Lan::build(lab, &["ka", "rv"]).expect("LAN");
+    for (i, ns) in lan.routers.iter().enumerate() {
+        let addr = format!("fd00:201:2::{}/64", 2 + 2 * i);
+        lab.exec(
+            ns,
+            &["ip", "-6", "addr", "add", &addr, "dev", "eth0", "nodad"],
+        )
+        .expect("IPv6 address");
+    }
+    let settled = wait_until(Duration::from_secs(5), || {
+        lan.routers.iter().all(|ns| {
+            lab.exec(ns, &["ip", "-6", "-o", "addr", "show", "tentative"])
+                .is_ok_and(|o| o.stdout.is_empty())
+        })
+    });
+    assert!(settled.is_some(), "link-local addresses stayed tentative");
+    lan
+}
+
+/// Whether `eth0` in `ns` holds the IPv6 VIP.
+fn holds6(lab: &Lab, ns: &str) -> bool {
+    lab.exec(ns, &["ip", "-o", "-6", "addr", "show", "dev", "eth0"])
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains(&format!(" {VIP6}/")))
+        .unwrap_or(false)
+}
+
+fn holders6<'a>(lab: &Lab, all: &[&'a str]) -> Vec<&'a str> {
+    all.iter().copied().filter(|ns| holds6(lab, ns)).collect()
+}
+
+fn rvsd(lab: &Lab, ns: &str, dir: &TempDir, conf: &str) -> Director {
+    let path = dir.write(
+        &format!("rvsd-{}.conf", ns.rsplit('-').next().unwrap()),
+        conf,
+    );
+    Director::start(lab, ns, &[], &["-f", &path.display().to_string()]).expect("rvsd")
+}
+
+/// tcpdump of ICMPv6 neighbour advertisements on the LAN bridge.
+struct NaCapture {
+    file: PathBuf,
+}
+
+impl NaCapture {
+    fn start(lab: &Lab, ns: &str, dir: &TempDir) -> Result<NaCapture> {
+        let file = dir.path("na.txt");
+        let err_file = dir.path("na.err");
+        let out = std::fs::File::create(&file)?;
+        let err = std::fs::File::create(&err_file)?;
+        lab.spawn_with(
+            &format!("tcpdump-na@{ns}"),
+            ns,
+            "tcpdump",
+            &[
+                "-i",
+                "br0",
+                "-n",
+                "-e",
+                "-l",
+                "-U",
+                "icmp6 and ip6[40] == 136",
+            ],
+            out.into(),
+            err.into(),
+        )?;
+        let ready = wait_until(Duration::from_secs(5), || {
+            std::fs::read_to_string(&err_file).is_ok_and(|t| t.contains("listening on"))
+        });
+        if ready.is_none() {
+            return Err(LabError("tcpdump did not start listening".into()));
+        }
+        Ok(NaCapture { file })
+    }
+
+    fn lines(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.file)
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+
+    /// Whether an unsolicited NA for the VIP went to all-nodes from `mac`.
+    fn saw_na(&self, mac: &str) -> bool {
+        let from = format!("{mac} > 33:33:00:00:00:01");
+        let tgt = format!("neighbor advertisement, tgt is {VIP6}");
+        self.lines()
+            .iter()
+            .any(|l| l.contains(&from) && l.contains(&tgt))
+    }
+}
+
+/// keepalived first (priority 100), then rvsd (150) preempts it and announces the
+/// VIP with an unsolicited NA; rvsd crashes and keepalived takes the VIP back
+/// within the master-down interval.
+#[test]
+fn ha_vrrp6_rvsd_preempts_then_crashes_keepalived_takes_over() {
+    let Some(lab) = ha_lab::lab("v6a", &["keepalived", "tcpdump"]) else {
+        return;
+    };
+    let dir = TempDir::new(&lab);
+    let lan = lan6(&lab);
+    let (ka_ns, rv_ns) = (lan.routers[0].as_str(), lan.routers[1].as_str());
+    let both = [ka_ns, rv_ns];
+    let ka =
+        Keepalived::start(&lab, ka_ns, &dir, &vrrp6_instance("VI_6", 61, 100)).expect("keepalived");
+    let became = wait_until(ELECTION_LIMIT, || holders6(&lab, &both) == [ka_ns]);
+    assert!(
+        became.is_some(),
+        "keepalived alone never became master:\n{}",
+        ka.log_text()
+    );
+
+    let capture = NaCapture::start(&lab, &lan.switch, &dir).expect("tcpdump");
+    let _rvsd = rvsd(&lab, rv_ns, &dir, &vrrp6_instance("VI_6", 61, 150));
+    let preempted = wait_until(ELECTION_LIMIT, || holders6(&lab, &both) == [rv_ns]);
+    assert!(
+        preempted.is_some(),
+        "rvsd (150) did not take over from keepalived (100): holders {:?}\n{}",
+        holders6(&lab, &both),
+        ka.log_text()
+    );
+    let rv_mac = mac(&lab, rv_ns);
+    let na = wait_until(Duration::from_secs(2), || capture.saw_na(&rv_mac));
+    assert!(
+        na.is_some(),
+        "no unsolicited NA for {VIP6} from rvsd ({rv_mac}): {:?}",
+        capture.lines()
+    );
+    // Stable: exactly one master a few adverts later, and keepalived saw rvsd's
+    // adverts as valid (it went back to BACKUP rather than complaining).
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(holders6(&lab, &both), [rv_ns], "{}", ka.log_text());
+    assert!(
+        ka.log_text().contains("Entering BACKUP STATE"),
+        "{}",
+        ka.log_text()
+    );
+
+    ha_lab::kill_all_in(&lab, rv_ns);
+    let took = wait_until(MASTER_DOWN_LIMIT, || holds6(&lab, ka_ns));
+    assert!(
+        took.is_some(),
+        "keepalived did not take over after rvsd crashed:\n{}",
+        ka.log_text()
+    );
+    let ka_mac = mac(&lab, ka_ns);
+    let na = wait_until(Duration::from_secs(2), || capture.saw_na(&ka_mac));
+    assert!(na.is_some(), "no NA from keepalived: {:?}", capture.lines());
+    eprintln!(
+        "keepalived took over {:?} after rvsd crashed",
+        took.unwrap()
+    );
+}
+
+/// rvsd first (priority 100), then keepalived (150) preempts it; keepalived's VRRP
+/// process crashes and rvsd takes the VIP within the master-down interval, with an
+/// unsolicited NA.
+#[test]
+fn ha_vrrp6_keepalived_preempts_then_crashes_rvsd_takes_over() {
+    let Some(lab) = ha_lab::lab("v6b", &["keepalived", "tcpdump"]) else {
+        return;
+    };
+    let dir = TempDir::new(&lab);
+    let lan = lan6(&lab);
+    let (ka_ns, rv_ns) = (lan.routers[0].as_str(), lan.routers[1].as_str());
+    let both = [ka_ns, rv_ns];
+    let _rvsd = rvsd(&lab, rv_ns, &dir, &vrrp6_instance("VI_6", 61, 100));
+    let became = wait_until(ELECTION_LIMIT, || holders6(&lab, &both) == [rv_ns]);
+    assert!(became.is_some(), "rvsd alone never became master");
+
+    let ka =
+        Keepalived::start(&lab, ka_ns, &dir, &vrrp6_instance("VI_6", 61, 150)).expect("keepalived");
+    let preempted = wait_until(ELECTION_LIMIT, || holders6(&lab, &both) == [ka_ns]);
+    assert!(
+        preempted.is_some(),
+        "keepalived (150) did not take over from rvsd (100): holders {:?}\n{}",
+        holders6(&lab, &both),
+        ka.log_text()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(holders6(&lab, &both), [ka_ns], "{}", ka.log_text());
+
+    let capture = NaCapture::start(&lab, &lan.switch, &dir).expect("tcpdump");
+    ka.crash().expect("crash keepalived");
+    let took = wait_until(MASTER_DOWN_LIMIT, || holds6(&lab, rv_ns));
+    assert!(
+        took.is_some(),
+        "rvsd did not take over after keepalived crashed"
+    );
+    let rv_mac = mac(&lab, rv_ns);
+    let na = wait_until(Duration::from_secs(2), || capture.saw_na(&rv_mac));
+    assert!(
+        na.is_some(),
+        "no unsolicited NA for {VIP6} from rvsd ({rv_mac}): {:?}",
+        capture.lines()
+    );
+    // keepalived crashed with the VIP still on its eth0 (no goodbye): both hold it,
+    // but only rvsd advertises it.
+    eprintln!(
+        "rvsd took over {:?} after keepalived crashed",
+        took.unwrap()
+    );
+}
