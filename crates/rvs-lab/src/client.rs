@@ -102,6 +102,13 @@ pub fn udp_ask(target: SocketAddr, timeout: Duration) -> io::Result<String> {
     Ok(String::from_utf8_lossy(&buf[..n]).trim().to_string())
 }
 
+/// One SCTP association set-up to `target`, carried to ESTABLISHED and aborted;
+/// returns the name of the real server that answered (see
+/// [`crate::responder::sctp`]).
+pub fn sctp_ask(target: SocketAddr, timeout: Duration) -> io::Result<String> {
+    crate::responder::sctp::ask(target, timeout)
+}
+
 fn body_of(response: &[u8]) -> io::Result<String> {
     let text = String::from_utf8_lossy(response);
     let Some((head, body)) = text.split_once("\r\n\r\n") else {

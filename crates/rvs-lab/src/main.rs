@@ -58,6 +58,9 @@ enum Cmd {
         tcp: Vec<SocketAddr>,
         #[arg(long)]
         udp: Vec<SocketAddr>,
+        /// Answer SCTP association set-ups on this address's port (raw sockets).
+        #[arg(long)]
+        sctp: Vec<SocketAddr>,
     },
     /// Make requests to a target and print who answered (used inside lab namespaces).
     Fetch {
@@ -66,8 +69,11 @@ enum Cmd {
         #[arg(long, default_value_t = 1)]
         count: usize,
         /// Ask over UDP instead of HTTP.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "sctp")]
         udp: bool,
+        /// Set up an SCTP association instead of HTTP (raw sockets).
+        #[arg(long)]
+        sctp: bool,
         /// Per-request timeout in milliseconds.
         #[arg(long, default_value_t = 3000)]
         timeout_ms: u64,
@@ -185,7 +191,12 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Cmd::Serve { name, tcp, udp } => match rvs_lab::responder::serve(&name, &tcp, &udp) {
+        Cmd::Serve {
+            name,
+            tcp,
+            udp,
+            sctp,
+        } => match rvs_lab::responder::serve_all(&name, &tcp, &udp, &sctp) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("rvs-lab serve: {e}");
@@ -243,6 +254,7 @@ fn main() -> ExitCode {
             target,
             count,
             udp,
+            sctp,
             timeout_ms,
             keepalive,
             interval_ms,
@@ -274,6 +286,8 @@ fn main() -> ExitCode {
                 }
                 let answer = if udp {
                     rvs_lab::client::udp_ask(target, timeout)
+                } else if sctp {
+                    rvs_lab::client::sctp_ask(target, timeout)
                 } else {
                     rvs_lab::client::http_get(target, timeout)
                 };

@@ -1,6 +1,8 @@
 //! The lab's real server: a tiny HTTP and UDP responder that names itself, so the
 //! client can see which real server answered each request.
 
+pub mod sctp;
+
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::thread;
@@ -8,7 +10,27 @@ use std::thread;
 /// Serve HTTP on every `tcp` address and answer datagrams on every `udp` address,
 /// with `name` as the body, until the process is ended.
 pub fn serve(name: &str, tcp: &[SocketAddr], udp: &[SocketAddr]) -> io::Result<()> {
+    serve_all(name, tcp, udp, &[])
+}
+
+/// [`serve`], and answer SCTP association set-ups on every `sctp` port (see
+/// [`sctp`]) with `name` in the cookie.
+pub fn serve_all(
+    name: &str,
+    tcp: &[SocketAddr],
+    udp: &[SocketAddr],
+    sctp: &[SocketAddr],
+) -> io::Result<()> {
     let mut threads = Vec::new();
+    for addr in sctp {
+        // Open here so that a kernel refusing raw SCTP sockets fails the start.
+        let (addr, name) = (*addr, name.to_string());
+        threads.push(thread::spawn(move || {
+            if let Err(e) = sctp::serve(addr, &name) {
+                eprintln!("rvs-lab serve: SCTP on {addr}: {e}");
+            }
+        }));
+    }
     for addr in tcp {
         let listener = TcpListener::bind(addr)?;
         let name = name.to_string();
