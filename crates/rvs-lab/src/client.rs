@@ -87,7 +87,9 @@ fn read_response(s: &mut TcpStream) -> io::Result<String> {
     Ok(String::from_utf8_lossy(&body).trim().to_string())
 }
 
-/// One datagram; returns the answer, trimmed.
+/// One datagram; returns the answer, trimmed. Only an answer from `target` itself
+/// counts (the socket is connected), as for a real UDP client: an answer from a
+/// real server's own address, or not translated back by the director, is lost.
 pub fn udp_ask(target: SocketAddr, timeout: Duration) -> io::Result<String> {
     let bind: SocketAddr = if target.is_ipv4() {
         "0.0.0.0:0".parse().expect("literal")
@@ -96,9 +98,10 @@ pub fn udp_ask(target: SocketAddr, timeout: Duration) -> io::Result<String> {
     };
     let s = UdpSocket::bind(bind)?;
     s.set_read_timeout(Some(timeout))?;
-    s.send_to(b"who?\n", target)?;
+    s.connect(target)?;
+    s.send(b"who?\n")?;
     let mut buf = [0u8; 512];
-    let (n, _) = s.recv_from(&mut buf)?;
+    let n = s.recv(&mut buf)?;
     Ok(String::from_utf8_lossy(&buf[..n]).trim().to_string())
 }
 

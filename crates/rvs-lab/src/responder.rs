@@ -2,6 +2,7 @@
 //! client can see which real server answered each request.
 
 pub mod sctp;
+pub mod udp;
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -38,6 +39,7 @@ pub fn serve_all(
     }
     for addr in udp {
         let socket = UdpSocket::bind(addr)?;
+        udp::enable_pktinfo(&socket)?;
         let name = name.to_string();
         threads.push(thread::spawn(move || udp_loop(socket, name)));
     }
@@ -96,10 +98,14 @@ fn http_session(stream: TcpStream, name: &str) -> io::Result<()> {
     }
 }
 
+/// Answer every datagram with the name, from the address it was sent to.
 fn udp_loop(socket: UdpSocket, name: String) {
     let mut buf = [0u8; 2048];
     let reply = format!("{name}\n");
-    while let Ok((_, peer)) = socket.recv_from(&mut buf) {
-        let _ = socket.send_to(reply.as_bytes(), peer);
+    while let Ok((_, peer, info)) = udp::recv_with_info(&socket, &mut buf) {
+        let _ = match info {
+            Some(info) => udp::send_from(&socket, reply.as_bytes(), peer, info),
+            None => socket.send_to(reply.as_bytes(), peer).map(|_| ()),
+        };
     }
 }
