@@ -37,6 +37,9 @@ impl Service {
     }
 }
 
+/// An empty place of `Registry::dest_slots`.
+const NO_DEST: u32 = u32::MAX;
+
 /// One published configuration.
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
@@ -45,6 +48,9 @@ pub(crate) struct Registry {
     by_mark: HashMap<(u32, Family), usize>,
     /// Live real servers by id: (service index, position in its list).
     by_dest_id: HashMap<u32, (u32, u32)>,
+    /// The same, indexed by id (`NO_DEST` where none), while ids stay dense enough: a
+    /// bounds check instead of a hash lookup on every forwarded packet.
+    dest_slots: Vec<(u32, u32)>,
     /// Addresses of address services, distinct (packets to them are client packets;
     /// fragments to them are refused, not passed). Usually a handful: a linear scan
     /// beats hashing.
@@ -68,8 +74,14 @@ impl Registry {
     }
 
     /// A live real server (and its service) by id; `None` once it was removed.
+    #[inline]
     pub fn dest(&self, id: u32) -> Option<(&Arc<Service>, &Dest)> {
-        let &(s, d) = self.by_dest_id.get(&id)?;
+        let (s, d) = match self.dest_slots.get(id as usize) {
+            Some(&(s, _)) if s == NO_DEST => return None,
+            Some(&sd) => sd,
+            None if self.dest_slots.is_empty() => *self.by_dest_id.get(&id)?,
+            None => return None,
+        };
         let svc = self.services.get(s as usize)?;
         Some((svc, svc.dests.get(d as usize)?))
     }
@@ -149,6 +161,17 @@ pub(crate) fn rebuild(
             }
         }
         next.services.push(Arc::new(svc));
+    }
+    // Ids only grow (one per real server ever added): index them directly while the
+    // largest stays within a few times the live count, else keep to the map.
+    if let Some(&max) = next.by_dest_id.keys().max() {
+        let max = max as usize;
+        if max <= 4096 + 8 * next.by_dest_id.len() {
+            next.dest_slots = vec![(NO_DEST, 0); max + 1];
+            for (&id, &sd) in &next.by_dest_id {
+                next.dest_slots[id as usize] = sd;
+            }
+        }
     }
     if next.vips.len() > 16 {
         next.vip_set = Some(next.vips.iter().copied().collect());

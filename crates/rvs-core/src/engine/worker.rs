@@ -97,8 +97,9 @@ pub(crate) enum AfterIn {
     Done(Verdict),
     /// The real server is gone.
     DestGone(ConnId),
-    /// Forwarded while sync is on: the connection may be due for a sync message.
-    Sync(Verdict, Conn, Transition),
+    /// Forwarded while sync is on: the connection may be due for a sync message (it is
+    /// read again after the lock, so that the common case moves no copy of it around).
+    Sync(Verdict, ConnId, Transition),
 }
 
 /// One data-plane worker's handle on the engine. Not shared between threads: each
@@ -318,7 +319,7 @@ impl Worker {
         match self.send_in(frame, ip, c.dest_id(), &xmit::InRoute::of_view(c)) {
             None => AfterIn::DestGone(c.id()),
             Some(v @ Verdict::Forward(_)) if self.sh.sync_master.load(Ordering::Relaxed) => {
-                AfterIn::Sync(v, c.to_conn(), *t)
+                AfterIn::Sync(v, c.id(), *t)
             }
             Some(v) => AfterIn::Done(v),
         }
@@ -330,8 +331,10 @@ impl Worker {
         match step {
             AfterIn::Done(v) => v,
             AfterIn::DestGone(id) => self.dest_gone(id),
-            AfterIn::Sync(v, conn, t) => {
-                super::sync::maybe_queue(self, &conn, &t, now);
+            AfterIn::Sync(v, id, t) => {
+                if let Some(conn) = self.sh.conns.get(id) {
+                    super::sync::maybe_queue(self, &conn, &t, now);
+                }
                 v
             }
         }

@@ -37,6 +37,29 @@ fn tag_of(hash: u64) -> u8 {
     ((hash >> 56) as u8).max(1)
 }
 
+/// A bit per place of `tags` equal to `tag` (bit j for place j), computed on two words
+/// instead of twelve compares.
+#[inline]
+fn matching_tags(tags: &[u8; WIDTH], tag: u8) -> u16 {
+    let mut lo = [0u8; 8];
+    lo.copy_from_slice(&tags[..8]);
+    // Places 8..12; the upper four bytes stay 0 and never match (tags are non-zero).
+    let mut hi = [0u8; 8];
+    hi[..4].copy_from_slice(&tags[8..]);
+    let spread = u64::from_ne_bytes([tag; 8]);
+    eq_bytes(u64::from_le_bytes(lo) ^ spread) | eq_bytes(u64::from_le_bytes(hi) ^ spread) << 8
+}
+
+/// Bit j set where byte j (little-endian order) of `x` is zero.
+#[inline]
+fn eq_bytes(x: u64) -> u16 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    // Exact zero-byte test (no borrow between bytes): bit 8j+7 set iff byte j is zero.
+    let z = !(((x & LOW7) + LOW7) | x | LOW7);
+    // Gather bits 8j+7 into bits 56+j: the products land on distinct bits, no carries.
+    (((z >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56) as u16
+}
+
 impl BucketIndex {
     /// An index for up to `capacity` keys.
     pub(super) fn with_capacity(capacity: usize) -> Self {
@@ -79,13 +102,17 @@ impl BucketIndex {
     }
 
     /// The first value stored under `hash` for which `eq` holds.
+    #[inline]
     pub(super) fn find(&self, hash: u64, mut eq: impl FnMut(u32) -> bool) -> Option<u32> {
         let tag = tag_of(hash);
         let mut i = self.home(hash);
         for _ in 0..self.buckets.len() {
             let b = &self.buckets[i];
-            for j in 0..WIDTH {
-                if b.tags[j] == tag && eq(b.values[j]) {
+            let mut hits = matching_tags(&b.tags, tag);
+            while hits != 0 {
+                let j = hits.trailing_zeros() as usize;
+                hits &= hits - 1;
+                if eq(b.values[j]) {
                     return Some(b.values[j]);
                 }
             }
@@ -171,6 +198,29 @@ mod tests {
             .buckets
             .iter()
             .all(|b| b.overflow == 0 && b.tags == [0; WIDTH]));
+    }
+
+    #[test]
+    fn matching_tags_marks_exactly_the_equal_places() {
+        let tags: [u8; WIDTH] = [1, 7, 0, 7, 0x80, 0xff, 7, 2, 7, 0x87, 0, 7];
+        assert_eq!(
+            matching_tags(&tags, 7),
+            (1 << 1) | (1 << 3) | (1 << 6) | (1 << 8) | (1 << 11)
+        );
+        assert_eq!(matching_tags(&tags, 0xff), 1 << 5);
+        assert_eq!(matching_tags(&tags, 0x80), 1 << 4);
+        assert_eq!(matching_tags(&tags, 0x87), 1 << 9);
+        assert_eq!(matching_tags(&tags, 3), 0);
+        for t in 1..=255u8 {
+            let all = [t; WIDTH];
+            assert_eq!(matching_tags(&all, t), 0x0fff, "tag {t}");
+            let expect = tags
+                .iter()
+                .enumerate()
+                .filter(|&(_, &x)| x == t)
+                .fold(0u16, |m, (j, _)| m | 1 << j);
+            assert_eq!(matching_tags(&tags, t), expect, "tag {t}");
+        }
     }
 
     #[test]

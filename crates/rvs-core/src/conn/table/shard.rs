@@ -112,6 +112,7 @@ impl ConnTable {
         self.shard_from_hash(self.shard_hasher.hash_one(ShardKey { bytes, v6, port }))
     }
 
+    #[inline]
     pub(super) fn in_shard(&self, k: &RawInKey) -> usize {
         if k.template {
             self.shard_from_hash(self.hasher.hash_one(k))
@@ -120,6 +121,7 @@ impl ConnTable {
         }
     }
 
+    #[inline]
     pub(super) fn lock(&self, shard: usize) -> MutexGuard<'_, ShardInner> {
         // A panic while holding a shard lock would be a bug; the shard's data stays
         // consistent between operations, so keep serving rather than propagate poison.
@@ -141,12 +143,17 @@ impl ConnTable {
         ((id.slot & mask) as usize, id.slot >> self.shard_bits)
     }
 
+    #[inline]
     pub(super) fn find_in(&self, inner: &ShardInner, k: &RawInKey) -> Option<u32> {
         let h = self.hasher.hash_one(k);
         inner
             .index
             .find(h, |v| {
-                v & OUT_BIT == 0 && inner.slab[(v >> 1) as usize].in_key() == *k
+                v & OUT_BIT == 0
+                    && inner
+                        .slab
+                        .get((v >> 1) as usize)
+                        .is_some_and(|e| e.has_in_key(k))
             })
             .map(|v| v >> 1)
     }
@@ -179,7 +186,15 @@ impl ConnTable {
         .is_some()
     }
 
+    #[inline]
     pub(super) fn run_unlinks<const N: usize>(&self, unlinks: &Unlinks<N>) {
+        if unlinks.n != 0 {
+            self.run_unlinks_slow(unlinks);
+        }
+    }
+
+    #[cold]
+    fn run_unlinks_slow<const N: usize>(&self, unlinks: &Unlinks<N>) {
         for &(id, at_ms) in &unlinks.links[..unlinks.n] {
             self.with_entry(id, |t| {
                 t.n_control = t.n_control.saturating_sub(1);
@@ -238,6 +253,7 @@ impl ConnTable {
 
     /// If the entry's timer has run out: remove it (true), or restart the timer of a
     /// template that still controls connections (false).
+    #[inline]
     pub(super) fn expire_if_due<const N: usize>(
         &self,
         inner: &mut ShardInner,

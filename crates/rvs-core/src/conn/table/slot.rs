@@ -87,6 +87,18 @@ impl Entry {
         }
     }
 
+    /// Whether this entry's in-key is `k`, comparing in place (no key is built).
+    #[inline]
+    pub(super) fn has_in_key(&self, k: &RawInKey) -> bool {
+        self.cport == k.cport
+            && self.vport == k.vport
+            && self.caddr == k.caddr
+            && self.vaddr == k.vaddr
+            && self.proto == k.proto
+            && self.af_v6() == k.v6
+            && self.flags().is_template() == k.template
+    }
+
     /// The reply's (source, destination): real server → client or local endpoint.
     pub(super) fn out_key(&self) -> RawOutKey {
         let (caddr, cport, cv6) = if self.is_fullnat() {
