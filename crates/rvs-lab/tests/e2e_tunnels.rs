@@ -5,8 +5,8 @@
 
 mod cov_lab;
 
-use cov_lab::{lab, setup, RealServers, RR3};
-use rvs_lab::topology::{rip, rip6, Mode, VIP, VIP6};
+use cov_lab::{has_tool, lab, setup, Capture, RealServers, RR3};
+use rvs_lab::topology::{rip, rip6, Mode, CLIENT, DIRECTOR, VIP, VIP6};
 
 const GUE_PORT: u16 = 6080;
 
@@ -19,6 +19,12 @@ fn gue_balances_tcp_and_udp(name: &str, csum: &str) {
         serve: &["--tcp", "0.0.0.0:80", "--udp", "0.0.0.0:53"],
     };
     let s = setup(lab, Mode::Tun, 3, false, &rs, &[]);
+    // The decapsulator does not check the outer UDP checksum and the kernel never
+    // sees these packets: tcpdump on rs1 checks it.
+    let capture = has_tool("tcpdump").then(|| {
+        let filter = format!("udp dst port {GUE_PORT}");
+        Capture::start(&s.lab, &s.topo.real_servers[0], "eth0", &filter, "gue")
+    });
     let flag = format!("-i --tun-type gue --tun-port {GUE_PORT} {csum}");
     let rips =
         |port: u16| -> Vec<String> { (1..=3).map(|i| format!("{}:{port}", rip(i))).collect() };
@@ -36,6 +42,30 @@ fn gue_balances_tcp_and_udp(name: &str, csum: &str) {
         rip(1)
     );
     assert!(rules.contains(&want), "{want:?} not in:\n{rules}");
+    if let Some(capture) = capture {
+        let text = capture.text();
+        let outer = text
+            .lines()
+            .filter(|l| l.contains(&format!(".{GUE_PORT}: [")));
+        let verdicts: Vec<&str> = outer
+            .map(|l| {
+                if l.contains("[udp sum ok]") {
+                    "ok"
+                } else if l.contains("[no cksum]") {
+                    "none"
+                } else {
+                    "bad"
+                }
+            })
+            .collect();
+        // rs1 took 2 TCP connections (several packets each) and 1 datagram.
+        assert!(verdicts.len() >= 3, "too few GUE packets captured:\n{text}");
+        let want = if csum == "--tun-csum" { "ok" } else { "none" };
+        assert!(
+            verdicts.iter().all(|v| *v == want),
+            "{csum}: {verdicts:?}\n{text}"
+        );
+    }
 }
 
 #[test]
@@ -89,4 +119,100 @@ fn tun_gue_over_ipv6_balances_tcp() {
     let flag = format!("-i --tun-type gue --tun-port {GUE_PORT} --tun-nocsum");
     s.service(&format!("-t {tcp}"), "-s rr", &rips, &flag);
     assert_eq!(s.fetch(&tcp, 6, &[]), RR3, "TCP over IPv6 GUE");
+}
+
+/// GRE cannot be decapsulated here (no `ip_gre` module, and rvs-realserver's
+/// userspace decapsulator knows IPIP, IPv6-in-IP and GUE only), so this checks the
+/// encapsulation on the wire: tcpdump on the real server decodes rvsd's GRE
+/// (with its checksum) around the client's SYN to the VIP, inner checksum correct.
+#[test]
+fn tun_gre_encapsulates_on_the_wire() {
+    if !has_tool("tcpdump") {
+        assert!(std::env::var_os("CI").is_none(), "CI must have tcpdump");
+        eprintln!("skipping tun_gre_encapsulates_on_the_wire: no tcpdump");
+        return;
+    }
+    let Some(lab) = lab("gre") else { return };
+    let vips = [VIP.to_string()];
+    let rs = RealServers {
+        vips: &vips,
+        gue_port: None,
+        serve: &["--tcp", "0.0.0.0:80"],
+    };
+    let s = setup(lab, Mode::Tun, 1, false, &rs, &[]);
+    s.service(
+        &format!("-t {VIP}:80"),
+        "-s rr",
+        &[format!("{}:80", rip(1))],
+        "-i --tun-type gre --tun-csum",
+    );
+    let capture = Capture::start(&s.lab, &s.topo.real_servers[0], "eth0", "proto 47", "gre");
+    // The real server cannot answer: the request times out, its SYNs are captured.
+    let answers = s.fetch(&format!("{VIP}:80"), 1, &[]);
+    assert!(answers[0].starts_with("error"), "{answers:?}");
+    let text = capture.text();
+    let outer = format!("{} > {}: GREv0, Flags [checksum present]", DIRECTOR, rip(1));
+    let inner = format!("{CLIENT}.");
+    let syn = format!(" > {VIP}.80: Flags [S], cksum");
+    assert!(text.contains(&outer), "no {outer:?} in:\n{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains(&inner) && l.contains(&syn) && l.contains("(correct)")),
+        "no inner SYN {CLIENT} -> {VIP}:80 with a correct checksum in:\n{text}"
+    );
+    // tcpdump does not check the GRE checksum: add it up over the GRE header and
+    // payload of every captured packet (a correct one sums to 0xffff).
+    let packets = hex_packets(&text);
+    assert!(!packets.is_empty(), "no hex dump in:\n{text}");
+    for p in &packets {
+        let ihl = usize::from(p[0] & 0x0f) * 4;
+        let total = usize::from(u16::from_be_bytes([p[2], p[3]]));
+        assert_eq!(p[9], 47, "not GRE: {p:02x?}");
+        let gre = &p[ihl..total];
+        assert_eq!(
+            &gre[..4],
+            &[0x80, 0, 0x08, 0],
+            "GRE flags/protocol: {p:02x?}"
+        );
+        assert_eq!(ones_complement_sum(gre), 0xffff, "GRE checksum: {p:02x?}");
+    }
+}
+
+/// The packets of a `tcpdump -x` dump (IP header onwards).
+fn hex_packets(text: &str) -> Vec<Vec<u8>> {
+    let mut packets: Vec<Vec<u8>> = Vec::new();
+    for line in text.lines() {
+        let t = line.trim_start();
+        let Some(rest) = t.strip_prefix("0x") else {
+            continue;
+        };
+        let Some((offset, hex)) = rest.split_once(':') else {
+            continue;
+        };
+        if offset == "0000" {
+            packets.push(Vec::new());
+        }
+        let Some(p) = packets.last_mut() else {
+            continue;
+        };
+        for word in hex.split_whitespace() {
+            for i in (0..word.len()).step_by(2) {
+                if let Ok(b) = u8::from_str_radix(&word[i..(i + 2).min(word.len())], 16) {
+                    p.push(b);
+                }
+            }
+        }
+    }
+    packets
+}
+
+fn ones_complement_sum(b: &[u8]) -> u16 {
+    let mut sum: u32 = b
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum as u16
 }

@@ -138,3 +138,45 @@ impl Setup {
 /// rr over rs1, rs2, rs3 added in that order: the kernel puts a new real server at
 /// the head of the list, so the first pick is rs3.
 pub const RR3: [&str; 6] = ["rs3", "rs2", "rs1", "rs3", "rs2", "rs1"];
+
+/// Whether a system tool is installed.
+pub fn has_tool(name: &str) -> bool {
+    ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+        .iter()
+        .any(|d| std::path::Path::new(d).join(name).is_file())
+}
+
+/// tcpdump -vv in a namespace, to a file removed with the lab.
+pub struct Capture {
+    file: std::path::PathBuf,
+}
+
+impl Capture {
+    /// Capture `filter` on `dev` in `ns` (tag names the files); returns once
+    /// tcpdump listens.
+    pub fn start(lab: &Lab, ns: &str, dev: &str, filter: &str, tag: &str) -> Capture {
+        let file = std::env::temp_dir().join(format!("{}{tag}.txt", lab.prefix()));
+        let err = std::env::temp_dir().join(format!("{}{tag}.err", lab.prefix()));
+        lab.track_file(file.clone());
+        lab.track_file(err.clone());
+        lab.spawn_with(
+            &format!("tcpdump-{tag}"),
+            ns,
+            "tcpdump",
+            &["-i", dev, "-n", "-vv", "-x", "-l", "-U", filter],
+            std::fs::File::create(&file).expect("capture file").into(),
+            std::fs::File::create(&err).expect("capture log").into(),
+        )
+        .expect("tcpdump");
+        let listening = (0..100).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            std::fs::read_to_string(&err).is_ok_and(|t| t.contains("listening on"))
+        });
+        assert!(listening, "tcpdump did not start listening");
+        Capture { file }
+    }
+
+    pub fn text(&self) -> String {
+        std::fs::read_to_string(&self.file).unwrap_or_default()
+    }
+}
