@@ -106,16 +106,24 @@ impl RawSctp {
                 _ => Err(e),
             };
         }
-        let data = &buf[..n as usize];
         let src = source_of(&from);
-        // IPv4 raw sockets deliver the IP header too; IPv6 ones do not.
-        let sctp = if self.v6 {
-            data
-        } else {
-            let ihl = usize::from(data.first().copied().unwrap_or(0) & 0x0f) * 4;
-            data.get(ihl..).unwrap_or(&[])
-        };
-        Ok(Some((src, sctp)))
+        Ok(Some((src, self.strip_ip_header(&buf[..n as usize]))))
+    }
+
+    /// The SCTP packet in what a raw socket received: IPv4 raw sockets deliver
+    /// the IP header too, IPv6 ones do not.
+    fn strip_ip_header<'b>(&self, data: &'b [u8]) -> &'b [u8] {
+        if self.v6 {
+            return data;
+        }
+        let ihl = usize::from(data.first().copied().unwrap_or(0) & 0x0f) * 4;
+        data.get(ihl..).unwrap_or(&[])
+    }
+}
+
+impl AsRawFd for RawSctp {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
     }
 }
 
@@ -236,12 +244,17 @@ fn fresh_tag(salt: u64) -> u32 {
 /// family) with `name` in the state cookie, until the process ends.
 pub fn serve(addr: SocketAddr, name: &str) -> io::Result<()> {
     let socket = RawSctp::open(addr.ip())?;
+    // Answers leave from the address asked: the VIP in DR and TUN.
+    super::udp::enable_pktinfo_on(&socket, socket.v6)?;
     let port = addr.port();
     let mut buf = vec![0u8; 65536];
     loop {
-        let Some((peer, sctp)) = socket.recv(&mut buf)? else {
-            continue;
+        let (n, peer, info) = match super::udp::recv_with_info(&socket, &mut buf) {
+            Ok(r) => r,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
         };
+        let sctp = socket.strip_ip_header(&buf[..n]);
         let Some(p) = valid_to(sctp, port) else {
             continue;
         };
@@ -266,7 +279,12 @@ pub fn serve(addr: SocketAddr, name: &str) -> io::Result<()> {
             }
             _ => continue,
         };
-        let _ = socket.send_to(&reply, peer);
+        // Raw sockets take no port.
+        let to = SocketAddr::new(peer.ip(), 0);
+        let _ = match info {
+            Some(info) => super::udp::send_from(&socket, &reply, to, info),
+            None => socket.send_to(&reply, peer.ip()),
+        };
     }
 }
 

@@ -5,7 +5,7 @@
 //! question went to the VIP held on lo. Real UDP servers bind each address, or
 //! reply from the one asked (IP_PKTINFO / IPV6_PKTINFO) as this responder does,
 //! so the lab's strict client (which only accepts answers from the VIP) sees what
-//! a real one would.
+//! a real one would. The SCTP responder's raw sockets use the same calls.
 
 use std::io;
 use std::mem::{size_of, zeroed};
@@ -17,10 +17,16 @@ const CONTROL_LEN: usize = 64;
 
 /// Ask the kernel to report the destination address of every datagram.
 pub fn enable_pktinfo(socket: &UdpSocket) -> io::Result<()> {
-    let (level, name) = match socket.local_addr()? {
-        SocketAddr::V4(_) => (libc::IPPROTO_IP, libc::IP_PKTINFO),
+    enable_pktinfo_on(socket, socket.local_addr()?.is_ipv6())
+}
+
+/// [`enable_pktinfo`] for any datagram or raw socket of the family given.
+pub fn enable_pktinfo_on(socket: &impl AsRawFd, v6: bool) -> io::Result<()> {
+    let (level, name) = if v6 {
         // Covers IPv4 on a dual-stack socket too (as v4-mapped addresses).
-        SocketAddr::V6(_) => (libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO),
+        (libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO)
+    } else {
+        (libc::IPPROTO_IP, libc::IP_PKTINFO)
     };
     let on: libc::c_int = 1;
     // SAFETY: `on` lives for the call and its size is passed.
@@ -48,7 +54,7 @@ pub enum PacketInfo {
 
 /// Receive one datagram: its length, sender and packet information (if any).
 pub fn recv_with_info(
-    socket: &UdpSocket,
+    socket: &impl AsRawFd,
     buf: &mut [u8],
 ) -> io::Result<(usize, SocketAddr, Option<PacketInfo>)> {
     let mut control = [0u64; CONTROL_LEN / 8];
@@ -102,7 +108,7 @@ pub fn recv_with_info(
 
 /// Send `data` to `to` from the address in `info` (the one that was asked).
 pub fn send_from(
-    socket: &UdpSocket,
+    socket: &impl AsRawFd,
     data: &[u8],
     to: SocketAddr,
     info: PacketInfo,
