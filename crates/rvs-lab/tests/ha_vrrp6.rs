@@ -236,3 +236,115 @@ fn ha_vrrp6_keepalived_preempts_then_crashes_rvsd_takes_over() {
         took.unwrap()
     );
 }
+
+/// rvsd master (150) stops (SIGTERM): its priority-0 advertisement makes
+/// keepalived (100) take over at once (skew time, well under the master-down
+/// interval), and rvsd releases the VIP.
+#[test]
+fn ha_vrrp6_rvsd_goodbye_hands_over_at_once() {
+    let Some(lab) = ha_lab::lab("v6c", &["keepalived"]) else {
+        return;
+    };
+    let dir = TempDir::new(&lab);
+    let lan = lan6(&lab);
+    let (ka_ns, rv_ns) = (lan.routers[0].as_str(), lan.routers[1].as_str());
+    let both = [ka_ns, rv_ns];
+    let rvsd = rvsd(&lab, rv_ns, &dir, &vrrp6_instance("VI_6", 62, 150));
+    let ka =
+        Keepalived::start(&lab, ka_ns, &dir, &vrrp6_instance("VI_6", 62, 100)).expect("keepalived");
+    let became = wait_until(ELECTION_LIMIT, || holders6(&lab, &both) == [rv_ns]);
+    assert!(became.is_some(), "rvsd (150) never became the only master");
+    // keepalived must hear rvsd as master before the goodbye means anything.
+    let heard = wait_until(ELECTION_LIMIT, || {
+        ka.log_text().matches("Entering BACKUP STATE").count() >= 1 && !holds6(&lab, ka_ns)
+    });
+    assert!(heard.is_some(), "{}", ka.log_text());
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(rvsd.stop(), "rvsd did not stop");
+    // Skew time for 100 is (256 - 100) / 256 s; allow for a busy machine.
+    let took = wait_until(Duration::from_millis(2500), || {
+        holders6(&lab, &both) == [ka_ns]
+    });
+    assert!(
+        took.is_some(),
+        "keepalived did not take over at once after rvsd's goodbye: holders {:?}\n{}",
+        holders6(&lab, &both),
+        ka.log_text()
+    );
+    eprintln!(
+        "keepalived took over {:?} after rvsd's goodbye",
+        took.unwrap()
+    );
+}
+
+/// Equal priorities after a split brain: with VRRP blocked on the LAN, rvsd and
+/// keepalived both become master; once adverts flow again, the one with the lower
+/// primary address (over IPv6, the link-local one) steps down, whichever it is.
+/// (A backup never preempts a master of equal priority, so only two masters meet
+/// this tie-break.)
+#[test]
+fn ha_vrrp6_split_brain_heals_to_the_higher_link_local_address() {
+    let Some(lab) = ha_lab::lab("v6d", &["keepalived", "nft"]) else {
+        return;
+    };
+    let dir = TempDir::new(&lab);
+    let lan = lan6(&lab);
+    let (ka_ns, rv_ns) = (lan.routers[0].as_str(), lan.routers[1].as_str());
+    let both = [ka_ns, rv_ns];
+    let winner = if link_local(&lab, ka_ns) > link_local(&lab, rv_ns) {
+        ka_ns
+    } else {
+        rv_ns
+    };
+    // The switch drops VRRP (IPv6 next header 112) between the two.
+    lab.exec(
+        &lan.switch,
+        &[
+            "nft",
+            "add table bridge vrrpcut; \
+             add chain bridge vrrpcut cut { type filter hook forward priority 0; }; \
+             add rule bridge vrrpcut cut ip6 nexthdr 112 drop",
+        ],
+    )
+    .expect("nft bridge filter");
+    let ka =
+        Keepalived::start(&lab, ka_ns, &dir, &vrrp6_instance("VI_6", 63, 100)).expect("keepalived");
+    let _rvsd = rvsd(&lab, rv_ns, &dir, &vrrp6_instance("VI_6", 63, 100));
+    let split = wait_until(ELECTION_LIMIT, || holders6(&lab, &both).len() == 2);
+    assert!(
+        split.is_some(),
+        "both should be master while cut off: holders {:?}\n{}",
+        holders6(&lab, &both),
+        ka.log_text()
+    );
+    lab.exec(&lan.switch, &["nft", "delete table bridge vrrpcut"])
+        .expect("nft delete");
+    let healed = wait_until(Duration::from_secs(4), || holders6(&lab, &both) == [winner]);
+    assert!(
+        healed.is_some(),
+        "expected {winner} alone to hold the VIP: holders {:?}\n{}",
+        holders6(&lab, &both),
+        ka.log_text()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(holders6(&lab, &both), [winner], "{}", ka.log_text());
+}
+
+/// The link-local address of `eth0` in `ns`.
+fn link_local(lab: &Lab, ns: &str) -> std::net::Ipv6Addr {
+    let out = lab
+        .exec(
+            ns,
+            &[
+                "ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope", "link",
+            ],
+        )
+        .expect("ip addr");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .skip_while(|w| *w != "inet6")
+        .nth(1)
+        .and_then(|a| a.split('/').next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no link-local address on eth0 in {ns}: {text}"))
+}
