@@ -59,3 +59,35 @@ fn ipv6_dr_balances_tcp_and_udp() {
 fn ipv6_fullnat_balances_tcp_and_udp() {
     balances_tcp_and_udp_over_ipv6(Mode::FullNat, "fnat6");
 }
+
+/// An IPv6 firewall-mark service (`-f 66 -6`) with persistence, its marks given as
+/// rules: HTTP and HTTPS of one client stick to one real server.
+#[test]
+fn ipv6_fwmark_persistence_binds_ports_in_dr() {
+    let Some(lab) = lab("fwm6") else { return };
+    let vips = [VIP6.to_string()];
+    let rs = RealServers {
+        vips: &vips,
+        gue_port: None,
+        serve: &["--tcp", "[::]:80", "--tcp", "[::]:443"],
+    };
+    let s = setup(lab, Mode::Dr, 2, true, &rs, &[]);
+    let (rs1, rs2) = (rip6(1), rip6(2));
+    s.director
+        .restore(&format!(
+            "--add-mark -f 66 -6 -t [{VIP6}]:80\n\
+             --add-mark -f 66 -6 -t [{VIP6}]:443\n\
+             -A -f 66 -6 -s rr -p\n\
+             -a -f 66 -6 -r {rs1} -g\n\
+             -a -f 66 -6 -r {rs2} -g\n"
+        ))
+        .expect("rvsadm -R");
+    let mut answers = s.fetch(&format!("[{VIP6}]:80"), 2, &[]);
+    answers.extend(s.fetch(&format!("[{VIP6}]:443"), 2, &[]));
+    assert!(
+        answers[0].starts_with("rs") && answers.iter().all(|a| *a == answers[0]),
+        "{answers:?}"
+    );
+    let listing = s.director.rvsadm(&["-Ln"]).unwrap();
+    assert!(listing.contains("FWM  66 IPv6 rr persistent"), "{listing}");
+}
