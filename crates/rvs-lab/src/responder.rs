@@ -24,10 +24,10 @@ pub fn serve_all(
 ) -> io::Result<()> {
     let mut threads = Vec::new();
     for addr in sctp {
-        // Open here so that a kernel refusing raw SCTP sockets fails the start.
+        let responder = sctp::Responder::open(*addr)?;
         let (addr, name) = (*addr, name.to_string());
         threads.push(thread::spawn(move || {
-            if let Err(e) = sctp::serve(addr, &name) {
+            if let Err(e) = responder.run(&name) {
                 eprintln!("rvs-lab serve: SCTP on {addr}: {e}");
             }
         }));

@@ -240,13 +240,33 @@ fn fresh_tag(salt: u64) -> u32 {
     (h.finish() as u32).max(1)
 }
 
-/// Answer SCTP association set-ups on `addr` (its port; its address only picks the
-/// family) with `name` in the state cookie, until the process ends.
-pub fn serve(addr: SocketAddr, name: &str) -> io::Result<()> {
-    let socket = RawSctp::open(addr.ip())?;
-    // Answers leave from the address asked: the VIP in DR and TUN.
-    super::udp::enable_pktinfo_on(&socket, socket.v6)?;
-    let port = addr.port();
+/// A responder's socket, opened (so that a kernel refusing raw SCTP sockets fails
+/// at start) but not yet answering.
+pub struct Responder {
+    socket: RawSctp,
+    port: u16,
+}
+
+impl Responder {
+    /// Answer on `addr`'s port; its address only picks the family.
+    pub fn open(addr: SocketAddr) -> io::Result<Responder> {
+        let socket = RawSctp::open(addr.ip())?;
+        // Answers leave from the address asked: the VIP in DR and TUN.
+        super::udp::enable_pktinfo_on(&socket, socket.v6)?;
+        Ok(Responder {
+            socket,
+            port: addr.port(),
+        })
+    }
+
+    /// Answer association set-ups with `name` in the state cookie, until the
+    /// process ends.
+    pub fn run(self, name: &str) -> io::Result<()> {
+        serve(self.socket, self.port, name)
+    }
+}
+
+fn serve(socket: RawSctp, port: u16, name: &str) -> io::Result<()> {
     let mut buf = vec![0u8; 65536];
     loop {
         let (n, peer, info) = match super::udp::recv_with_info(&socket, &mut buf) {
