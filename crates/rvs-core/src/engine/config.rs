@@ -72,9 +72,11 @@ pub struct EngineConfig {
     /// Seed of the randomised schedulers (twos) and of hash keys.
     pub seed: u64,
     pub sysctls: Sysctls,
-    /// Egress MTU of the director: a tunnelled packet that would exceed it is refused
-    /// with `DropReason::TooBig` (and an IPv4 DF packet's sender is not told; the
-    /// data plane may answer with ICMP frag-needed). 0 = no limit.
+    /// Egress MTU of the director. A tunnelled packet that would exceed it is turned
+    /// into an ICMP error for its sender, as the kernel does (IPv4 with DF: "fragmentation
+    /// needed", IPv6: "packet too big", with this MTU minus the tunnel overhead), and
+    /// returned as `Verdict::Forward` towards the client; an IPv4 packet without DF is
+    /// refused with `DropReason::TooBig`. 0 = no limit but the 64 KiB IP maximum.
     pub mtu: u16,
 }
 

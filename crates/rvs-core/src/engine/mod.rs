@@ -17,6 +17,7 @@ mod runtime;
 pub use config::{EngineConfig, FullNatPool, Sysctls};
 mod fullnat;
 mod icmp;
+mod mtu;
 mod read;
 mod schedule;
 mod sync;

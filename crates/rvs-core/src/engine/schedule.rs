@@ -88,16 +88,16 @@ impl Worker {
                 dest: new.dest,
                 local,
             };
-            let v = xmit::inbound(&self.sh.cfg, frame, ip, &route, method);
+            let sent = xmit::inbound(&self.sh.cfg, frame, ip, &route, method);
             if let Some(l) = local {
                 self.sh.pool.free(l);
             }
-            if let Verdict::Forward(_) = v {
+            if let (Verdict::Forward(_), true) = (sent.verdict, sent.to_dest) {
                 let bytes = ip.len() as u64;
                 dest.rt.stats.inbound(self.index, bytes);
                 svc.rt.stats.inbound(self.index, bytes);
             }
-            return v;
+            return sent.verdict;
         }
         let local = new.local;
         let id = match self.sh.conns.insert(new, now) {

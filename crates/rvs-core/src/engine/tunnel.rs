@@ -25,6 +25,13 @@ fn encap_len(t: &Tunnel) -> usize {
     }
 }
 
+/// Bytes a tunnel to `rip` adds in front of the inner packet (outer IP header and
+/// GUE/GRE header).
+pub(crate) fn overhead(rip: IpAddr, t: &Tunnel) -> usize {
+    let outer_ip_len = if rip.is_ipv6() { 40 } else { 20 };
+    outer_ip_len + encap_len(t)
+}
+
 /// A stable UDP source port for the inner flow (receivers spread GUE by it).
 fn flow_port(buf: &[u8], ip: &IpInfo) -> u16 {
     let mut h: u32 = 0x9e37_79b9;
@@ -50,6 +57,8 @@ pub(crate) fn encapsulate(
     let eth_len = ip.offset;
     let outer_ip_len = if rip.is_ipv6() { 40 } else { 20 };
     let extra = encap_len(tun);
+    // Checked before anything changes: a refused packet is left as it came, so that
+    // the caller may answer its sender (`super::mtu`).
     let grow = outer_ip_len + extra;
     let total = outer_ip_len + extra + inner_len;
     if total > usize::from(u16::MAX) || (cfg.mtu != 0 && total > usize::from(cfg.mtu)) {

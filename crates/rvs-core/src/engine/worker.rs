@@ -286,15 +286,15 @@ impl Worker {
         ip: &IpInfo,
         dest_id: u32,
         route: &xmit::InRoute,
-    ) -> Option<Verdict> {
+    ) -> Option<xmit::Sent> {
         let (svc, dest) = self.reg.dest(dest_id)?;
-        let v = xmit::inbound(&self.sh.cfg, frame, ip, route, dest.config.method);
-        if let Verdict::Forward(_) = v {
+        let sent = xmit::inbound(&self.sh.cfg, frame, ip, route, dest.config.method);
+        if let (Verdict::Forward(_), true) = (sent.verdict, sent.to_dest) {
             let bytes = ip.len() as u64;
             dest.rt.stats.inbound(self.index, bytes);
             svc.rt.stats.inbound(self.index, bytes);
         }
-        Some(v)
+        Some(sent)
     }
 
     /// The real server of a connection is gone: drop, and with expire_nodest_conn
@@ -318,10 +318,11 @@ impl Worker {
     ) -> AfterIn {
         match self.send_in(frame, ip, c.dest_id(), &xmit::InRoute::of_view(c)) {
             None => AfterIn::DestGone(c.id()),
-            Some(v @ Verdict::Forward(_)) if self.sh.sync_master.load(Ordering::Relaxed) => {
-                AfterIn::Sync(v, c.id(), *t)
-            }
-            Some(v) => AfterIn::Done(v),
+            Some(xmit::Sent {
+                verdict: v @ Verdict::Forward(_),
+                to_dest: true,
+            }) if self.sh.sync_master.load(Ordering::Relaxed) => AfterIn::Sync(v, c.id(), *t),
+            Some(sent) => AfterIn::Done(sent.verdict),
         }
     }
 
@@ -351,13 +352,13 @@ impl Worker {
     ) -> Verdict {
         match self.send_in(frame, ip, conn.dest_id, &xmit::InRoute::of(conn)) {
             None => self.dest_gone(conn.id),
-            Some(v) => {
-                if let Verdict::Forward(_) = v {
+            Some(sent) => {
+                if let (Verdict::Forward(_), true) = (sent.verdict, sent.to_dest) {
                     if self.sh.sync_master.load(Ordering::Relaxed) {
                         super::sync::maybe_queue(self, conn, t, now);
                     }
                 }
-                v
+                sent.verdict
             }
         }
     }

@@ -2,7 +2,7 @@
 //! `ip_vs_*_xmit` and `handle_response`).
 
 use super::config::EngineConfig;
-use super::tunnel;
+use super::{mtu, tunnel};
 use crate::conn::{Conn, ConnFlags, ConnView, Endpoint};
 use crate::model::ForwardMethod;
 use crate::verdict::{DropReason, Egress, Frame, Verdict};
@@ -145,6 +145,15 @@ impl OutRoute {
     }
 }
 
+/// What became of a client packet.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sent {
+    pub verdict: Verdict,
+    /// The frame is the client's packet on its way to the real server (what the
+    /// counters and the sync threshold count), not an answer to the client.
+    pub to_dest: bool,
+}
+
 /// A client → virtual packet of a connection (`conn`), to its real server. `method` is
 /// the real server's current configuration (for the tunnel parameters); the
 /// connection's own method bits decide how it is forwarded.
@@ -155,7 +164,54 @@ pub(crate) fn inbound(
     ip: &IpInfo,
     conn: &InRoute,
     method: ForwardMethod,
-) -> Verdict {
+) -> Sent {
+    if conn.flags.0 & ConnFlags::FWD_MASK == ConnFlags::TUNNEL {
+        return tunnel_in(cfg, frame, ip, conn, method);
+    }
+    Sent {
+        verdict: rewrite_in(frame, ip, conn),
+        to_dest: true,
+    }
+}
+
+/// TUN: encapsulate towards the real server, or answer the client when the result
+/// would not fit the egress MTU.
+#[cold]
+fn tunnel_in(
+    cfg: &EngineConfig,
+    frame: &mut Frame<'_>,
+    ip: &IpInfo,
+    conn: &InRoute,
+    method: ForwardMethod,
+) -> Sent {
+    let rip = conn.dest.addr;
+    let to_dest = |verdict| Sent {
+        verdict,
+        to_dest: true,
+    };
+    if !header_ok(frame, ip) {
+        return to_dest(Verdict::Drop(DropReason::BadChecksum));
+    }
+    let tun = match method {
+        ForwardMethod::Tunnel(t) => t,
+        _ => Default::default(),
+    };
+    match tunnel::encapsulate(cfg, frame, ip, rip, &tun) {
+        Ok(()) => to_dest(forward(rip, false)),
+        Err(DropReason::TooBig) => match mtu::answer_too_big(cfg, frame, ip, rip, &tun) {
+            Some(verdict) => Sent {
+                verdict,
+                to_dest: false,
+            },
+            None => to_dest(Verdict::Drop(DropReason::TooBig)),
+        },
+        Err(r) => to_dest(Verdict::Drop(r)),
+    }
+}
+
+/// Every method but TUN.
+#[inline]
+fn rewrite_in(frame: &mut Frame<'_>, ip: &IpInfo, conn: &InRoute) -> Verdict {
     let rip = conn.dest.addr;
     match conn.flags.0 & ConnFlags::FWD_MASK {
         ConnFlags::MASQ => {
@@ -186,19 +242,6 @@ pub(crate) fn inbound(
                 return Verdict::Drop(DropReason::BadChecksum);
             }
             forward(rip, true)
-        }
-        ConnFlags::TUNNEL => {
-            if !header_ok(frame, ip) {
-                return Verdict::Drop(DropReason::BadChecksum);
-            }
-            let tun = match method {
-                ForwardMethod::Tunnel(t) => t,
-                _ => Default::default(),
-            };
-            match tunnel::encapsulate(cfg, frame, ip, rip, &tun) {
-                Ok(()) => forward(rip, false),
-                Err(r) => Verdict::Drop(r),
-            }
         }
         // The director is the real server: the local stack takes the packet.
         _ => Verdict::Pass,
