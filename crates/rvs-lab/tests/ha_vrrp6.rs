@@ -8,6 +8,7 @@ mod ha_lab;
 use ha_lab::{mac, wait_until, Keepalived, Lan, TempDir};
 use rvs_lab::director::Director;
 use rvs_lab::netns::{Lab, LabError, Result};
+use rvs_lab::topology::{rip6, Mode, DIRECTOR2_6, GW6_LAN_SIDE};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -347,4 +348,163 @@ fn link_local(lab: &Lab, ns: &str) -> std::net::Ipv6Addr {
         .and_then(|a| a.split('/').next())
         .and_then(|a| a.parse().ok())
         .unwrap_or_else(|| panic!("no link-local address on eth0 in {ns}: {text}"))
+}
+
+/// Two rvsd directors sharing an IPv6 VIP by VRRPv3, with an IPv6 DR virtual
+/// server (TCP_CHECK on the real servers): HTTP over IPv6 through the VIP works,
+/// and keeps working after the master dies, once the router has learned the new
+/// master from its unsolicited NA.
+#[test]
+fn ha_vrrp6_director_pair_serves_ipv6_through_a_failover() {
+    let Some(lab) = ha_lab::lab("v6e", &[]) else {
+        return;
+    };
+    let dir = TempDir::new(&lab);
+    let ha = ha_lab::HaTopology::build(&lab, Mode::Dr, 2).expect("topology");
+    ha.topo.add_ipv6(&lab).expect("IPv6");
+    let (d1, d2) = (ha.topo.director.as_str(), ha.director2.as_str());
+    // VRRP gives the VIP to one director; the second director gets its own address.
+    lab.exec(
+        d1,
+        &[
+            "ip",
+            "-6",
+            "addr",
+            "del",
+            &format!("{VIP6}/128"),
+            "dev",
+            "eth0",
+        ],
+    )
+    .expect("drop the static VIP");
+    lab.exec(
+        d2,
+        &[
+            "ip",
+            "-6",
+            "addr",
+            "add",
+            &format!("{DIRECTOR2_6}/64"),
+            "dev",
+            "eth0",
+            "nodad",
+        ],
+    )
+    .expect("director2 IPv6");
+    lab.exec(
+        d2,
+        &[
+            "ip",
+            "-6",
+            "route",
+            "add",
+            "default",
+            "via",
+            &GW6_LAN_SIDE.to_string(),
+        ],
+    )
+    .expect("director2 route");
+    let settled = wait_until(Duration::from_secs(5), || {
+        lab.exec(d2, &["ip", "-6", "-o", "addr", "show", "tentative"])
+            .is_ok_and(|o| o.stdout.is_empty())
+    });
+    assert!(settled.is_some(), "director2's link-local stayed tentative");
+    let me = env!("CARGO_BIN_EXE_rvs-lab");
+    let tool = rvs_lab::bins::find("rvs-realserver").expect("rvs-realserver");
+    for (i, rs) in ha.topo.real_servers.iter().enumerate() {
+        let name = format!("rs{}", i + 1);
+        lab.spawn(
+            &name,
+            rs,
+            me,
+            &["serve", "--name", &name, "--tcp", "[::]:80"],
+        )
+        .expect("responder");
+        let state = PathBuf::from(format!("/run/rvs/{rs}.realserver.json"));
+        lab.track_file(state.clone());
+        lab.exec(
+            rs,
+            &[
+                &tool.display().to_string(),
+                "setup",
+                "--vip",
+                VIP6,
+                "--mode",
+                "dr",
+                "--state",
+                &state.display().to_string(),
+            ],
+        )
+        .expect("rvs-realserver setup");
+    }
+    let conf = |state: &str, priority: u8| {
+        let real = |i: usize| {
+            format!(
+                "    real_server {} 80 {{\n        weight 1\n        TCP_CHECK {{\n            \
+                 connect_timeout 2\n        }}\n    }}\n",
+                rip6(i)
+            )
+        };
+        format!(
+            "vrrp_instance VI_6 {{\n    state {state}\n    interface eth0\n    \
+             virtual_router_id 64\n    priority {priority}\n    advert_int 1\n    \
+             virtual_ipaddress {{\n        {VIP6}/64\n    }}\n}}\n\n\
+             virtual_server {VIP6} 80 {{\n    delay_loop 2\n    lb_algo rr\n    lb_kind DR\n    \
+             protocol TCP\n{}{}}}\n",
+            real(1),
+            real(2)
+        )
+    };
+    let c1 = dir.write("lb1.conf", &conf("MASTER", 150));
+    let c2 = dir.write("lb2.conf", &conf("BACKUP", 100));
+    let _lb1 =
+        Director::start(&lab, d1, &["eth0"], &["-f", &c1.display().to_string()]).expect("rvsd lb1");
+    let lb2 =
+        Director::start(&lab, d2, &["eth0"], &["-f", &c2.display().to_string()]).expect("rvsd lb2");
+    let both = [d1, d2];
+    let elected = wait_until(ELECTION_LIMIT, || holders6(&lab, &both) == [d1]);
+    assert!(
+        elected.is_some(),
+        "lb1 (150) is not the only master: {:?}",
+        holders6(&lab, &both)
+    );
+    let listing = lb2.rvsadm(&["-Ln"]).unwrap();
+    assert!(
+        listing.contains(&format!("-> [{}]:80", rip6(2))),
+        "{listing}"
+    );
+
+    let fetch = |count: usize| -> Vec<String> {
+        let out = std::process::Command::new("ip")
+            .args(["netns", "exec", &ha.topo.client, me, "fetch"])
+            .args(["--target", &format!("[{VIP6}]:80"), "--count"])
+            .arg(count.to_string())
+            .args(["--timeout-ms", "2000"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("client");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.split_once("-> ").map(|x| x.1).unwrap_or(l).to_string())
+            .collect()
+    };
+    let served = |a: &[String]| !a.is_empty() && a.iter().all(|a| a == "rs1" || a == "rs2");
+    let before = fetch(4);
+    assert!(served(&before), "{before:?}");
+    assert!(
+        before.contains(&"rs1".to_string()) && before.contains(&"rs2".to_string()),
+        "rr: {before:?}"
+    );
+
+    // lb1 dies: rvsd killed (no goodbye) and its link gone.
+    ha_lab::kill_all_in(&lab, d1);
+    lab.exec(d1, &["ip", "link", "del", "eth0"])
+        .expect("unplug lb1");
+    let took = wait_until(MASTER_DOWN_LIMIT, || holds6(&lab, d2));
+    assert!(took.is_some(), "lb2 did not take the VIP over");
+    let after = wait_until(Duration::from_secs(3), || served(&fetch(1)));
+    assert!(after.is_some(), "no answer through lb2: {:?}", fetch(1));
+    let more = fetch(4);
+    assert!(served(&more), "{more:?}");
+    eprintln!("lb2 took over {:?} after lb1 died", took.unwrap());
 }
