@@ -80,6 +80,8 @@ pub struct BenchOptions {
     pub connections: u32,
     pub iperf_seconds: u32,
     pub scenarios: Vec<Scenario>,
+    /// rvsd's worker threads.
+    pub workers: u16,
 }
 
 /// The figures of one wrk run.
@@ -354,12 +356,20 @@ fn start_servers(bed: &Bed) -> Result<()> {
     Ok(())
 }
 
-fn start_rvs(bed: &Bed) -> Result<Director> {
+fn start_rvs(bed: &Bed, workers: u16) -> Result<Director> {
+    let workers = workers.to_string();
     let d = Director::start(
         &bed.lab,
         &bed.dir,
         &["d0", "d1"],
-        &["--fullnat-pool", FULLNAT_LOCAL, "--log-level", "warn"],
+        &[
+            "--fullnat-pool",
+            FULLNAT_LOCAL,
+            "--log-level",
+            "warn",
+            "--workers",
+            &workers,
+        ],
     )?;
     // NAT and FULLNAT real servers answer on ports of their own (8080, 5202): rvsd
     // claims the replies from RIP:port, which must not catch the other scenarios'.
@@ -472,16 +482,17 @@ pub fn run_bench(o: &BenchOptions, lab: &Lab) -> Result<String> {
     need_tools()?;
     let bed = build(lab)?;
     start_servers(&bed)?;
-    let director = start_rvs(&bed)?;
+    let director = start_rvs(&bed, o.workers)?;
     std::thread::sleep(Duration::from_millis(500));
     let mut report = String::new();
     writeln!(
         report,
-        "# rvs-lab bench: {} reps, {} s per wrk run, {} connections, iperf3 {} s; kernel {}, {} cpus",
+        "# rvs-lab bench: {} reps, {} s per wrk run, {} connections, iperf3 {} s, rvsd {} worker(s); kernel {}, {} cpus",
         o.reps,
         o.duration.as_secs(),
         o.connections,
         o.iperf_seconds,
+        o.workers,
         String::from_utf8_lossy(&Command::new("uname").arg("-r").output()?.stdout).trim(),
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     )

@@ -49,6 +49,14 @@ enum Cmd {
         /// Seconds per iperf3 run.
         #[arg(long, default_value_t = 5)]
         iperf_seconds: u32,
+        /// Only these scenarios (direct, nftnat, haproxy, nginxs, rvs-nat, rvs-dr,
+        /// rvs-fullnat), comma-separated; direct, nftnat and haproxy are always kept as
+        /// the references of the ratios.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+        /// rvsd worker threads.
+        #[arg(long, default_value_t = 1)]
+        workers: u16,
     },
     /// Run a real server's responder (used inside lab namespaces).
     Serve {
@@ -159,6 +167,8 @@ fn main() -> ExitCode {
             duration,
             connections,
             iperf_seconds,
+            only,
+            workers,
         } => {
             if let Err(e) = rvs_lab::demo::preflight() {
                 eprintln!("rvs-lab: {e}");
@@ -176,7 +186,20 @@ fn main() -> ExitCode {
                 duration: Duration::from_secs(duration.clamp(1, 600)),
                 connections: connections.clamp(1, 10_000),
                 iperf_seconds: iperf_seconds.clamp(1, 120),
-                scenarios: rvs_lab::bench::Scenario::ALL.to_vec(),
+                scenarios: rvs_lab::bench::Scenario::ALL
+                    .into_iter()
+                    .filter(|s| {
+                        only.is_empty()
+                            || only.iter().any(|o| o == s.name())
+                            || matches!(
+                                s,
+                                rvs_lab::bench::Scenario::Direct
+                                    | rvs_lab::bench::Scenario::NftNat
+                                    | rvs_lab::bench::Scenario::Haproxy
+                            )
+                    })
+                    .collect(),
+                workers: workers.clamp(1, 64),
             };
             let result = rvs_lab::bench::run_bench(&opts, &lab);
             lab.cleanup();
