@@ -80,7 +80,7 @@ enum Cmd {
         #[arg(long, conflicts_with = "sctp")]
         udp: bool,
         /// Set up an SCTP association instead of HTTP (raw sockets).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "keepalive")]
         sctp: bool,
         /// Per-request timeout in milliseconds.
         #[arg(long, default_value_t = 3000)]

@@ -43,21 +43,30 @@ fn gue_balances_tcp_and_udp(name: &str, csum: &str) {
     );
     assert!(rules.contains(&want), "{want:?} not in:\n{rules}");
     if let Some(capture) = capture {
-        let text = capture.text();
-        let outer = text
-            .lines()
-            .filter(|l| l.contains(&format!(".{GUE_PORT}: [")));
-        let verdicts: Vec<&str> = outer
-            .map(|l| {
-                if l.contains("[udp sum ok]") {
-                    "ok"
-                } else if l.contains("[no cksum]") {
-                    "none"
-                } else {
-                    "bad"
-                }
-            })
-            .collect();
+        let verdicts_of = |text: &str| -> Vec<&'static str> {
+            text.lines()
+                .filter(|l| l.contains(&format!(".{GUE_PORT}: [")))
+                .map(|l| {
+                    if l.contains("[udp sum ok]") {
+                        "ok"
+                    } else if l.contains("[no cksum]") {
+                        "none"
+                    } else {
+                        "bad"
+                    }
+                })
+                .collect()
+        };
+        // tcpdump writes what it saw a moment later.
+        let mut text = capture.text();
+        for _ in 0..40 {
+            if verdicts_of(&text).len() >= 3 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            text = capture.text();
+        }
+        let verdicts = verdicts_of(&text);
         // rs1 took 2 TCP connections (several packets each) and 1 datagram.
         assert!(verdicts.len() >= 3, "too few GUE packets captured:\n{text}");
         let want = if csum == "--tun-csum" { "ok" } else { "none" };
