@@ -310,3 +310,44 @@ fn ha_vrrp_sighup_replaces_vrrp_only_when_it_changed() {
         "{stderr}"
     );
 }
+
+/// A `Reload` request over the control socket re-reads VRRP with the services, as
+/// SIGHUP does; a VRRP part that cannot run is refused and changes nothing.
+#[test]
+fn ha_vrrp_reload_request_reloads_vrrp_too() {
+    use rvs_api::client::{Client, ClientError};
+    use rvs_api::request::{Reply, Request};
+    let Some(lab) = ha_lab::lab("vrpr", &[]) else {
+        return;
+    };
+    let dir = TempDir::new(&lab);
+    let lan = Lan::build(&lab, &["rv"]).expect("LAN");
+    let rv_ns = lan.routers[0].as_str();
+    let conf = dir.write("rvsd.conf", &vrrp_instance("VI_1", 51, 150, VIP_A, false));
+    let rv = Director::start(&lab, rv_ns, &[], &["-f", &conf.display().to_string()]).expect("rvsd");
+    assert!(
+        wait_until(ELECTION_LIMIT, || ha_lab::holds(&lab, rv_ns, VIP_A)).is_some(),
+        "rvsd never became master"
+    );
+    let mut client = Client::connect(rv.socket()).expect("control socket");
+
+    dir.write(
+        "rvsd.conf",
+        &vrrp_instance("VI_1", 51, 150, VIP_A, false).replace("eth0", "nosuch9"),
+    );
+    match client.call(Request::Reload) {
+        Err(ClientError::Api(_)) => {}
+        other => panic!("a VRRP part that cannot run was accepted: {other:?}"),
+    }
+    assert!(
+        ha_lab::holds(&lab, rv_ns, VIP_A),
+        "a refused reload changed VRRP"
+    );
+
+    dir.write("rvsd.conf", &vrrp_instance("VI_1", 51, 150, VIP_B, false));
+    assert_eq!(client.call(Request::Reload).unwrap(), Reply::Done);
+    let moved = wait_until(ELECTION_LIMIT, || {
+        ha_lab::holds(&lab, rv_ns, VIP_B) && !ha_lab::holds(&lab, rv_ns, VIP_A)
+    });
+    assert!(moved.is_some(), "the Reload request did not restart VRRP");
+}

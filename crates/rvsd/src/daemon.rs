@@ -45,7 +45,13 @@ pub struct Daemon {
     file_owned: BTreeSet<ServiceKey>,
     interface_exists: InterfaceProbe,
     health: Option<Box<dyn FileHealth>>,
+    reload_hook: Option<ReloadHook>,
 }
+
+/// A reload that involves more than the desired state (VRRP): run by the control
+/// server for `Reload` requests *outside* the daemon's lock, since it takes the lock
+/// itself when it gets to the services.
+pub type ReloadHook = std::sync::Arc<dyn Fn(Instant) -> Response + Send + Sync>;
 
 impl Daemon {
     /// A director with nothing configured yet. `source` says where `Reload` reads.
@@ -57,7 +63,18 @@ impl Daemon {
             file_owned: BTreeSet::new(),
             interface_exists,
             health: None,
+            reload_hook: None,
         }
+    }
+
+    /// Makes `Reload` requests run `hook` (outside the lock) instead of
+    /// [`Daemon::reload`], as SIGHUP does.
+    pub fn set_reload_hook(&mut self, hook: ReloadHook) {
+        self.reload_hook = Some(hook);
+    }
+
+    pub fn reload_hook(&self) -> Option<ReloadHook> {
+        self.reload_hook.clone()
     }
 
     /// Makes the file's services follow health checking from the next load on.

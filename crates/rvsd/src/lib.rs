@@ -27,6 +27,7 @@ pub mod vrrp_wiring;
 use args::Args;
 use config_file::{load_desired_state, ConfigSource};
 use daemon::Daemon;
+use rvs_api::request::{ApiError, ErrorKind};
 use rvs_api::state::ConfigState;
 use rvs_core::engine::{Engine, EngineConfig, FullNatPool};
 use server::{lock, Clock, SharedDaemon};
@@ -164,6 +165,25 @@ async fn daemon_main(args: Args) -> Result<(), String> {
         ),
         None => None,
     };
+    if let Some(ha) = ha.clone() {
+        // A `Reload` request re-reads VRRP with the services, as SIGHUP does.
+        let shared = daemon.clone();
+        lock(&daemon).set_reload_hook(Arc::new(move |now| {
+            let mut outcome = None;
+            ha.reload(|| {
+                let r = lock(&shared).reload(now);
+                let applied = r.is_ok();
+                outcome = Some(r);
+                applied
+            });
+            outcome.unwrap_or_else(|| {
+                Err(ApiError::new(
+                    ErrorKind::Invalid,
+                    "the VRRP part of the configuration cannot run; nothing changed (see rvsd's log)",
+                ))
+            })
+        }));
+    }
     let (stop, stopped) = watch::channel(false);
     let mut terminate = signal(SignalKind::terminate()).map_err(|e| format!("SIGTERM: {e}"))?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(|e| format!("SIGINT: {e}"))?;

@@ -3,7 +3,7 @@
 
 use crate::daemon::Daemon;
 use crate::socket::{Access, ControlSocket};
-use rvs_api::request::{ApiError, ErrorKind, Response};
+use rvs_api::request::{ApiError, ErrorKind, Request, Response};
 use rvs_api::wire::{self, WireError};
 use rvs_core::time::Instant;
 use std::io;
@@ -107,6 +107,13 @@ async fn client(mut stream: UnixStream, daemon: SharedDaemon, clock: Clock, acce
         };
         let response: Response = if allowed {
             match wire::decode_envelope(&body) {
+                Ok(Request::Reload) => {
+                    let hook = lock(&daemon).reload_hook();
+                    match hook {
+                        Some(reload) => reload(clock.now()),
+                        None => lock(&daemon).handle(Request::Reload, clock.now()),
+                    }
+                }
                 Ok(request) => lock(&daemon).handle(request, clock.now()),
                 Err(e) => Err(e),
             }
