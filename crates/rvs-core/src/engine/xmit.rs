@@ -176,7 +176,6 @@ pub(crate) fn inbound(
 
 /// TUN: encapsulate towards the real server, or answer the client when the result
 /// would not fit the egress MTU.
-#[cold]
 fn tunnel_in(
     cfg: &EngineConfig,
     frame: &mut Frame<'_>,
