@@ -10,35 +10,6 @@ use rvs_wire::packet::IpInfo;
 use rvs_wire::rewrite::{rewrite, NatRewrite};
 use rvs_wire::{ipv4, ipv6, packet};
 
-#[cfg(test)]
-mod tests {
-    use super::ipv4_header_sums_to_ones;
-
-    #[test]
-    fn native_order_header_sum_agrees_with_the_wire_checksum() {
-        // A header with a correct checksum (RFC 1071 example values), then every
-        // single-bit corruption of it.
-        let mut h: [u8; 20] = [
-            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 0xc0, 0xa8,
-            0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7,
-        ];
-        let c = rvs_wire::checksum::checksum(&h);
-        h[10..12].copy_from_slice(&c.to_be_bytes());
-        assert!(ipv4_header_sums_to_ones(&h));
-        for byte in 0..20 {
-            for bit in 0..8 {
-                let mut bad = h;
-                bad[byte] ^= 1 << bit;
-                assert!(!ipv4_header_sums_to_ones(&bad), "byte {byte} bit {bit}");
-            }
-        }
-        assert!(
-            !ipv4_header_sums_to_ones(&h[..18]),
-            "not a whole number of words"
-        );
-    }
-}
-
 /// Verify what the kernel verifies before it rewrites a transport header.
 fn checksums_ok(frame: &Frame<'_>, ip: &IpInfo) -> bool {
     frame.checksum_verified() || packet::verify_checksums(frame.bytes(), ip)
@@ -55,30 +26,7 @@ fn header_ok(frame: &Frame<'_>, ip: &IpInfo) -> bool {
     frame
         .bytes()
         .get(ip.offset..ip.l4)
-        .is_some_and(ipv4_header_sums_to_ones)
-}
-
-/// Whether an IPv4 header (checksum field included) sums to all ones. The one's
-/// complement sum does not depend on byte order (RFC 1071), so 32-bit words are
-/// added in native order: a handful of instructions for a 20-byte header, where the
-/// generic byte-pair loop took about a hundred.
-#[inline]
-fn ipv4_header_sums_to_ones(h: &[u8]) -> bool {
-    let word = |i: usize| u64::from(u32::from_ne_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]));
-    let acc = if h.len() == 20 {
-        // The usual header, without options: five loads.
-        word(0) + word(4) + word(8) + word(12) + word(16)
-    } else {
-        if h.len() % 4 != 0 {
-            return false;
-        }
-        (0..h.len()).step_by(4).map(word).sum()
-    };
-    let s = (acc & 0xffff_ffff) + (acc >> 32);
-    let s = (s & 0xffff_ffff) + (s >> 32);
-    let s = (s & 0xffff) + (s >> 16);
-    let s = (s & 0xffff) + (s >> 16);
-    (s & 0xffff) + (s >> 16) == 0xffff
+        .is_some_and(packet::ipv4_header_ok)
 }
 
 /// Decrement the TTL / hop limit of the IP header; false (nothing changed) at 0 or 1.
