@@ -4,7 +4,7 @@
 
 mod engine_support;
 use engine_support::*;
-use rvs_core::engine::{conn_flags, SyncConn, Sysctls};
+use rvs_core::engine::{ConnFlags, SyncConn, Sysctls};
 use rvs_wire::ipv6;
 
 fn nat_service(proto: Protocol, port: u16, sched: SchedulerKind, rips: &[&str]) -> VirtualService {
@@ -53,7 +53,7 @@ fn master_queues_per_sync_threshold_and_a_backup_takes_over() {
         (v4(VIP), 80, v4("192.168.1.11"), 80)
     );
     assert_eq!(s.state, 1, "ESTABLISHED");
-    assert_eq!(s.flags & conn_flags::FWD_MASK, conn_flags::MASQ);
+    assert_eq!(s.flags & ConnFlags::FWD_MASK, ConnFlags::MASQ);
     assert_eq!(s.timeout, 900);
     out.clear();
     fwd(run(&mut w, &tcp_frame(c, vs, FIN | ACK, b""), t(3)).0);

@@ -4,6 +4,8 @@
 //! Every frame goes to one MAC address (the director's) on one interface of the
 //! lab's own namespaces: nothing leaves them.
 
+use rvs_wire::checksum;
+use rvs_wire::ip::IpProtocol;
 use std::io;
 use std::net::Ipv4Addr;
 
@@ -55,30 +57,8 @@ pub struct Targets {
     pub client: Ipv4Addr,
 }
 
-fn csum(data: &[u8], initial: u32) -> u16 {
-    let mut s = initial;
-    for c in data.chunks(2) {
-        s += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
-    }
-    while s > 0xffff {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    !(s as u16)
-}
-
 fn pseudo(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, len: usize) -> u32 {
-    let (s, d) = (src.octets(), dst.octets());
-    [
-        u16::from_be_bytes([s[0], s[1]]),
-        u16::from_be_bytes([s[2], s[3]]),
-        u16::from_be_bytes([d[0], d[1]]),
-        u16::from_be_bytes([d[2], d[3]]),
-        u16::from(proto),
-        len as u16,
-    ]
-    .iter()
-    .map(|w| u32::from(*w))
-    .sum()
+    checksum::pseudo_header_v4(src, dst, IpProtocol::from(proto), len as u16)
 }
 
 fn ethernet(t: &Targets, out: &mut Vec<u8>) {
@@ -99,7 +79,7 @@ fn ipv4(out: &mut Vec<u8>, src: Ipv4Addr, dst: Ipv4Addr, proto: u8, payload_len:
     out.extend_from_slice(&[64, proto, 0, 0]);
     out.extend_from_slice(&src.octets());
     out.extend_from_slice(&dst.octets());
-    let c = csum(&out[start..start + 20], 0);
+    let c = checksum::checksum(&out[start..start + 20]);
     out[start + 10..start + 12].copy_from_slice(&c.to_be_bytes());
 }
 
@@ -117,7 +97,7 @@ fn tcp(
     seg.extend_from_slice(&0x1000_0000u32.to_be_bytes());
     seg.extend_from_slice(&0u32.to_be_bytes());
     seg.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
-    let c = csum(&seg, pseudo(src, dst, 6, seg.len()));
+    let c = checksum::transport(pseudo(src, dst, 6, seg.len()), &seg);
     let c = if good_csum { c } else { c ^ 0x5a5a };
     seg[16..18].copy_from_slice(&c.to_be_bytes());
     seg
@@ -192,7 +172,7 @@ pub fn build(kind: Kind, t: &Targets, n: u32, out: &mut Vec<u8>) {
             quoted.extend_from_slice(&seg[..8]);
             let mut icmp = vec![3, 3, 0, 0, 0, 0, 0, 0];
             icmp.extend_from_slice(&quoted);
-            let c = csum(&icmp, 0);
+            let c = checksum::checksum(&icmp);
             icmp[2..4].copy_from_slice(&c.to_be_bytes());
             ipv4(out, t.src, t.vip, 1, icmp.len(), 0);
             out.extend_from_slice(&icmp);
@@ -294,12 +274,17 @@ mod tests {
         let mut f = Vec::new();
         build(Kind::BadTcpChecksum, &t, 1, &mut f);
         // The IPv4 header is fine, the TCP checksum is not.
-        assert_eq!(csum(&f[14..34], 0), 0);
-        assert_ne!(csum(&f[34..], pseudo(t.src, t.vip, 6, f.len() - 34)), 0);
+        let tcp_ok = |f: &[u8]| {
+            let p = pseudo(t.src, t.vip, 6, f.len() - 34);
+            checksum::verifies(checksum::add(p, checksum::sum(&f[34..])))
+        };
+        let ip_ok = |f: &[u8]| checksum::verifies(checksum::sum(&f[14..34]));
+        assert!(ip_ok(&f));
+        assert!(!tcp_ok(&f));
         build(Kind::AckWithoutConnection, &t, 1, &mut f);
-        assert_eq!(csum(&f[34..], pseudo(t.src, t.vip, 6, f.len() - 34)), 0);
+        assert!(tcp_ok(&f));
         build(Kind::BadIpChecksum, &t, 1, &mut f);
-        assert_ne!(csum(&f[14..34], 0), 0);
+        assert!(!ip_ok(&f));
         build(Kind::FirstFragment, &t, 1, &mut f);
         assert_eq!(f[20] & 0x20, 0x20);
         build(Kind::Runt, &t, 1, &mut f);

@@ -249,7 +249,7 @@ mod tests {
             daddr: "10.0.2.11".parse().unwrap(),
             dport: 8000,
             fwmark: 0,
-            flags: rvs_core::engine::conn_flags::MASQ,
+            flags: rvs_core::engine::ConnFlags::MASQ,
             state: 1,
             timeout: 900,
         };

@@ -110,6 +110,12 @@ async fn daemon_main(args: Args) -> Result<(), String> {
         None => ConfigSource::None,
     };
     let (tunnel_src_v4, tunnel_src_v6) = dataplane::tunnel_sources(&args.ifaces);
+    if !args.ifaces.is_empty() && tunnel_src_v4.is_none() {
+        warn!(
+            "no IPv4 address (other than /32 VIPs) on {}: IPv4 TUN real servers cannot be reached",
+            args.ifaces.join(",")
+        );
+    }
     let engine = Engine::new(EngineConfig {
         workers: usize::from(args.workers),
         tunnel_src_v4,

@@ -25,7 +25,8 @@ mod tunnel;
 mod worker;
 mod xmit;
 
-pub use sync::{conn_flags, SyncConn, SyncImportError};
+pub use crate::conn::ConnFlags;
+pub use sync::{SyncConn, SyncImportError};
 pub use worker::Worker;
 
 use crate::conn::{ConnTable, ConnTableConfig, ExpiryHook};

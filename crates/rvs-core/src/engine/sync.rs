@@ -7,24 +7,6 @@ use core::net::IpAddr;
 use std::collections::VecDeque;
 use std::sync::{Mutex, PoisonError};
 
-/// The kernel's connection flags (`IP_VS_CONN_F_*`, include/uapi/linux/ip_vs.h) as the
-/// sync protocol carries them.
-pub mod conn_flags {
-    pub const FWD_MASK: u32 = 0x0007;
-    pub const MASQ: u32 = 0x0000;
-    pub const LOCALNODE: u32 = 0x0001;
-    pub const TUNNEL: u32 = 0x0002;
-    pub const DROUTE: u32 = 0x0003;
-    /// rvs only: FULLNAT has no kernel value; never sent to a kernel director.
-    pub const FULLNAT: u32 = 0x0005;
-    pub const SYNC: u32 = 0x0020;
-    pub const NOOUTPUT: u32 = 0x0080;
-    pub const INACTIVE: u32 = 0x0100;
-    pub const NO_CPORT: u32 = 0x0800;
-    pub const TEMPLATE: u32 = 0x1000;
-    pub const ONE_PACKET: u32 = 0x2000;
-}
-
 /// One connection as the sync protocol describes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SyncConn {
@@ -39,7 +21,8 @@ pub struct SyncConn {
     pub dport: u16,
     /// Firewall mark of the service, 0 for address services.
     pub fwmark: u32,
-    /// `conn_flags` bits: forwarding method, TEMPLATE, INACTIVE, ...
+    /// [`ConnFlags`] bits (the kernel's `IP_VS_CONN_F_*`): forwarding method,
+    /// TEMPLATE, INACTIVE, ...
     pub flags: u32,
     /// The kernel's state number for the protocol (`IP_VS_TCP_S_*`, `IP_VS_SCTP_S_*`;
     /// 0 for UDP and templates).
@@ -90,11 +73,11 @@ use crate::model::ForwardMethod;
 use crate::time::Instant;
 
 /// Flags a backup takes from a sync message (the kernel's IP_VS_CONN_F_BACKUP_MASK).
-const BACKUP_MASK: u32 = conn_flags::FWD_MASK
-    | conn_flags::NOOUTPUT
-    | conn_flags::INACTIVE
-    | conn_flags::NO_CPORT
-    | conn_flags::TEMPLATE;
+const BACKUP_MASK: u32 = ConnFlags::FWD_MASK
+    | ConnFlags::NOOUTPUT
+    | ConnFlags::INACTIVE
+    | ConnFlags::NO_CPORT
+    | ConnFlags::TEMPLATE;
 
 /// Size of each worker's table of approximate per-connection packet counts.
 pub(crate) const PKT_SLOTS: usize = 4096;
@@ -234,7 +217,7 @@ impl Engine {
     pub fn sync_import(&self, s: &SyncConn, now: Instant) -> Result<(), SyncImportError> {
         let sh = &*self.shared;
         let reg = sh.registry.load_full();
-        let template = s.flags & conn_flags::TEMPLATE != 0;
+        let template = s.flags & ConnFlags::TEMPLATE != 0;
         let svc = if s.fwmark != 0 {
             reg.by_mark(s.fwmark, s.family)
         } else {

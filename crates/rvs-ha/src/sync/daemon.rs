@@ -50,11 +50,7 @@ impl Settings {
     }
 
     fn ifindex(&self) -> io::Result<u32> {
-        std::fs::read_to_string(format!("/sys/class/net/{}/ifindex", self.interface))
-            .map_err(|e| io::Error::new(e.kind(), format!("interface {}: {e}", self.interface)))?
-            .trim()
-            .parse()
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+        crate::vrrp::io::Interface::lookup(&self.interface).map(|i| i.index)
     }
 }
 
