@@ -435,6 +435,9 @@ fn replay(fixture: &str, skip: &[&str]) -> usize {
     checked
 }
 
+/// Connections recorded in each capture (13 cases).
+const CONNS_PER_CAPTURE: usize = 315;
+
 /// Cases where the engine is known to differ from the kernel, each with its reason.
 /// None today: every case of both captures is reproduced.
 const KNOWN_DIVERGENCES: &[&str] = &[];
@@ -445,7 +448,7 @@ fn the_engine_schedules_as_linux_6_1() {
         include_str!("fixtures/sched/mechanisms-6.1.txt"),
         KNOWN_DIVERGENCES,
     );
-    assert!(n > 150, "only {n} connections replayed");
+    assert_eq!(n, CONNS_PER_CAPTURE, "connections replayed");
 }
 
 #[test]
@@ -454,5 +457,5 @@ fn the_engine_schedules_as_linux_6_12() {
         include_str!("fixtures/sched/mechanisms-6.12.txt"),
         KNOWN_DIVERGENCES,
     );
-    assert!(n > 150, "only {n} connections replayed");
+    assert_eq!(n, CONNS_PER_CAPTURE, "connections replayed");
 }
