@@ -15,9 +15,11 @@ mod registry;
 mod runtime;
 
 pub use config::{EngineConfig, FullNatPool, Sysctls};
+mod flow_cache;
 mod fullnat;
 mod icmp;
 mod mtu;
+mod pe_sip;
 mod read;
 mod schedule;
 mod sync;
@@ -31,6 +33,7 @@ pub use worker::Worker;
 
 use crate::conn::{ConnTable, ConnTableConfig, ExpiryHook};
 use crate::model::{FwmarkRule, Timeouts, VirtualService};
+use crate::persist::PeDataStore;
 use crate::time::Instant;
 use arc_swap::ArcSwap;
 use fullnat::PortPool;
@@ -74,6 +77,8 @@ pub(crate) struct Shared {
     pub generation: AtomicU64,
     pub conns: ConnTable,
     pub pool: Arc<PortPool>,
+    /// The Call-IDs of SIP templates (`--pe sip`).
+    pub pe_data: Arc<PeDataStore>,
     pub sync_queues: Box<[sync::SyncQueue]>,
     pub sync_master: AtomicBool,
     pub ids: IdGen,
@@ -87,6 +92,10 @@ pub struct Engine {
     shared: Arc<Shared>,
 }
 
+/// Most SIP templates with their Call-IDs at once (about 21 MiB, plus 8 bytes per
+/// connection-table entry, reserved when a SIP service is first configured).
+const PE_DATA_RECORDS: usize = 1 << 16;
+
 /// Per-worker capacity of the sync queue.
 const SYNC_QUEUE_CAP: usize = 8192;
 
@@ -97,9 +106,14 @@ impl Engine {
         }
         let pool = Arc::new(PortPool::new(&cfg.fullnat_pool));
         let hook_pool = pool.clone();
+        let pe_data = Arc::new(PeDataStore::new());
+        let hook_pe_data = pe_data.clone();
         let hook: ExpiryHook = Box::new(move |c| {
             if let Some(local) = c.local {
                 hook_pool.free(local);
+            }
+            if c.is_template() {
+                hook_pe_data.release(c.id);
             }
         });
         // Enough shards that workers rarely meet on one lock, few enough that a FULLNAT
@@ -124,6 +138,7 @@ impl Engine {
                 generation: AtomicU64::new(0),
                 conns,
                 pool,
+                pe_data,
                 sync_queues,
                 sync_master: AtomicBool::new(false),
                 ids: IdGen::new(),
@@ -162,6 +177,16 @@ impl Engine {
             now,
         );
         sh.conns.set_timeouts(timeouts);
+        let sip = services.iter().any(|s| pe_sip::is_sip(&s.config));
+        if sip {
+            // Reserved before workers can see a SIP service: the packet path never
+            // allocates for it.
+            let n = sh.conns.shard_count();
+            let slots = sh.conns.max_entries().div_ceil(n) * n;
+            sh.pe_data
+                .ensure(sh.conns.max_entries().min(PE_DATA_RECORDS), 16, slots);
+        }
+        sh.pe_data.set_in_use(sip);
         sh.registry.store(Arc::new(next));
         sh.generation.fetch_add(1, Ordering::Release);
     }

@@ -43,19 +43,27 @@ impl Engine {
             if c.expires <= now && c.n_control == 0 {
                 return;
             }
+            // A SIP template: its Call-ID, after the name of its engine, as the
+            // kernel's `show_pe_data`; its client port is the store's probe port,
+            // listed as the 0 of every template.
+            let pe = if c.is_template() {
+                self.shared.pe_data.with_data(c.id, super::pe_sip::show)
+            } else {
+                None
+            };
+            let client_port = if pe.is_some() { 0 } else { c.client.port };
             out.push(ConnEntry {
                 ip_proto: c.proto,
                 client: c.client.addr,
-                client_port: c.client.port,
+                client_port,
                 virt: c.virt.addr,
                 virt_port: c.virt.port,
                 dest: c.dest.addr,
                 dest_port: c.dest.port,
                 state: c.state.name().to_string(),
                 expires_ms: c.expires_in_ms(now),
-                // No persistence engine (SIP) is implemented: nothing to show.
-                pe_name: None,
-                pe_data: None,
+                pe_name: pe.as_ref().map(|_| super::pe_sip::PE_NAME.to_string()),
+                pe_data: pe,
                 template: c.is_template(),
                 fwmark: c.fwmark,
             });

@@ -1,6 +1,7 @@
 //! New connections: persistence templates, the scheduler, one-packet scheduling and
 //! the FULLNAT local port (the kernel's `ip_vs_schedule` / `ip_vs_sched_persist`).
 
+use super::pe_sip;
 use super::registry::{Dest, Service};
 use super::worker::{Worker, L4};
 use super::xmit;
@@ -42,8 +43,9 @@ impl Worker {
             }
             frame.set_checksum_verified(true);
         }
-        let Some((dest, control)) = self.pick_dest(l4, svc, fwmark, now) else {
-            return Verdict::Drop(DropReason::NoDestination);
+        let (dest, control) = match self.pick_dest(frame.bytes(), ip, l4, svc, fwmark, now) {
+            Ok(picked) => picked,
+            Err(reason) => return Verdict::Drop(reason),
         };
         let method = dest.config.method;
         let client_family = Family::of(&l4.src.addr);
@@ -81,7 +83,11 @@ impl Worker {
         svc.rt.stats.conn(self.index);
         if one_packet {
             // Forward this datagram only; no entry is kept (the next one is scheduled
-            // again), but it counts as a connection.
+            // again), but it counts as a connection. Its template's timer restarts, as
+            // the kernel's put of the template after linking the one-packet entry does.
+            if let Some(ctl) = control {
+                self.sh.conns.touch(ctl, now);
+            }
             let local = new.local;
             let route = xmit::InRoute {
                 flags: crate::conn::ConnFlags::for_new(method, false, true),
@@ -133,22 +139,30 @@ impl Worker {
     }
 
     /// Choose the real server, through the persistence template when the service has
-    /// one. Returns it with the template that now controls the connection.
+    /// one. Returns it with the template that now controls the connection, or why the
+    /// packet is dropped.
     fn pick_dest<'a>(
         &self,
+        bytes: &[u8],
+        ip: &IpInfo,
         l4: &L4,
         svc: &'a Service,
         fwmark: u32,
         now: Instant,
-    ) -> Option<(&'a Dest, Option<ConnId>)> {
+    ) -> Result<(&'a Dest, Option<ConnId>), DropReason> {
         let input = SchedInput {
             src: l4.src.addr,
             src_port: l4.src.port,
             dst: l4.dst.addr,
             dst_port: l4.dst.port,
         };
+        let no_dest = DropReason::NoDestination;
         let Some(p) = svc.config.persistence else {
-            return svc.rt.schedule(&svc.dests, &input, now).map(|d| (d, None));
+            return svc
+                .rt
+                .schedule(&svc.dests, &input, now)
+                .map(|d| (d, None))
+                .ok_or(no_dest);
         };
         let tuple = PacketTuple {
             proto: l4.proto.ip_proto(),
@@ -157,17 +171,35 @@ impl Worker {
             dst_port: l4.dst.port,
         };
         let key = persist::template_key(&svc.config.key, &p, &tuple);
+        if pe_sip::is_sip(&svc.config) {
+            // `ip_vs_sip_fill_param` failing (not UDP, no Call-ID) makes the kernel
+            // drop the packet (`*ignored = -1`), not schedule it unpersisted.
+            let call_id = match l4.proto {
+                Protocol::Udp => pe_sip::udp_payload(bytes, ip).and_then(pe_sip::call_id),
+                _ => None,
+            };
+            let Some(call_id) = call_id else {
+                return Err(DropReason::Malformed);
+            };
+            let sk = pe_sip::SipKey {
+                key,
+                call_id,
+                persistence: p,
+                fwmark,
+            };
+            return self.pick_dest_sip(&sk, &input, svc, now).ok_or(no_dest);
+        }
         if let Some(t) = self.sh.conns.lookup_template(&key, now) {
             let dest = svc.dest_by_id(t.dest_id);
             let status = dest.map(|d| d.rt.status());
             if persist::template_usable(status, self.sh.cfg.sysctls.expire_quiescent_template) {
                 if let Some(d) = dest {
-                    return Some((d, Some(t.id)));
+                    return Ok((d, Some(t.id)));
                 }
             }
             self.sh.conns.invalidate_template(t.id);
         }
-        let dest = svc.rt.schedule(&svc.dests, &input, now)?;
+        let dest = svc.rt.schedule(&svc.dests, &input, now).ok_or(no_dest)?;
         let tport = persist::template_dest_port(&svc.config.key, l4.dst.port, dest.config.port);
         let mut tmpl = persist::new_template(
             &key,
@@ -179,8 +211,8 @@ impl Worker {
         tmpl.service = svc.rt.id;
         tmpl.dest_id = dest.rt.id;
         tmpl.counters = Some(dest.rt.counters.clone());
-        match self.sh.conns.insert(tmpl, now) {
-            Ok(t) => Some((dest, Some(t.id))),
+        Ok(match self.sh.conns.insert(tmpl, now) {
+            Ok(t) => (dest, Some(t.id)),
             // Raced with another worker: follow its template.
             Err(InsertError::Exists(id)) => {
                 let d = self
@@ -189,10 +221,10 @@ impl Worker {
                     .get(id)
                     .and_then(|t| svc.dest_by_id(t.dest_id))
                     .unwrap_or(dest);
-                Some((d, Some(id)))
+                (d, Some(id))
             }
             // No room for a template: the connection still goes, unpersisted.
-            Err(_) => Some((dest, None)),
-        }
+            Err(_) => (dest, None),
+        })
     }
 }
