@@ -9,6 +9,10 @@
 //! Its timeout is the persistence timeout; it counts in its real server's PersistConn;
 //! each new connection scheduled through it links to it (`control`) and restarts its
 //! timer; it outlives its timeout while it still controls connections.
+//!
+//! A service with a persistence engine (`--pe sip`) adds the engine's data to the
+//! key: [`PeDataStore`] holds it and maps ⟨key, data⟩ to the template, whose client
+//! port is then a probe port instead of 0 (listed as 0).
 
 use crate::conn::reuse::DestStatus;
 use crate::conn::{Endpoint, InKey, NewConn};
@@ -281,7 +285,9 @@ mod pe_data {
                     shards: (0..shards)
                         .map(|_| {
                             Mutex::new(Shard {
-                                index: HashTable::with_capacity(per),
+                                // Twice the records: a table at most half full
+                                // clears its tombstones in place, never growing.
+                                index: HashTable::with_capacity(per * 2),
                                 records: vec![empty.clone(); per],
                                 free: (0..per as u32).rev().collect(),
                             })

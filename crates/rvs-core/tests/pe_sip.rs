@@ -3,8 +3,45 @@
 //! each one reaches, and the templates the listing shows.
 
 mod engine_support;
+use core::cell::Cell;
 use engine_support::*;
 use rvs_core::status::ConnEntry;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Counts allocations made on a thread that watches (the data-path rule: none per
+/// packet once the engine is configured).
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static WATCHING: Cell<bool> = const { Cell::new(false) };
+}
+
+fn note() {
+    if WATCHING.with(Cell::get) {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+// SAFETY: forwards every call to the system allocator unchanged.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note();
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note();
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
 
 const RS: [&str; 3] = ["192.168.1.11", "192.168.1.12", "192.168.1.13"];
 
@@ -269,4 +306,52 @@ fn many_call_ids_of_one_client_each_get_a_template() {
     let rows = templates(&e, t(1));
     assert_eq!(rows.len(), ids.len());
     assert!(rows.iter().all(|r| r.client_port == 0));
+}
+
+#[test]
+fn new_call_ids_and_known_ones_allocate_nothing_per_packet() {
+    for one_packet in [true, false] {
+        let e = engine_with(&[sip_service(Protocol::Udp, one_packet, 32)]);
+        let mut w = e.worker(0);
+        // Distinct Call-IDs from distinct source ports: each datagram makes a template
+        // (and, without -o, a connection); then each again, through its template.
+        let frames: Vec<Vec<u8>> = (0..1500u16)
+            .map(|i| {
+                udp_frame(
+                    (v4(CIP), 10_000 + i),
+                    (v4(VIP), 5060),
+                    &invite(&format!("{i:x}-a84b4c76e66710@pc33.example.com")),
+                )
+            })
+            .collect();
+        let mut buf = vec![0u8; HEADROOM + 1024];
+        let mut send = |w: &mut Worker, pkt: &[u8], now| {
+            buf[HEADROOM..HEADROOM + pkt.len()].copy_from_slice(pkt);
+            let mut f = Frame::new(&mut buf, HEADROOM, pkt.len());
+            w.process(&mut f, now)
+        };
+        // The first datagram may set up what lasts (none expected, but not the rule).
+        assert!(matches!(
+            send(&mut w, &frames[0], t(0)),
+            Verdict::Forward(_)
+        ));
+        let before = ALLOCATIONS.load(Ordering::Relaxed);
+        WATCHING.with(|c| c.set(true));
+        let mut forwarded = 0;
+        for round in 0..2 {
+            for pkt in &frames {
+                if let Verdict::Forward(_) = send(&mut w, pkt, t(1 + round)) {
+                    forwarded += 1;
+                }
+            }
+        }
+        WATCHING.with(|c| c.set(false));
+        assert_eq!(forwarded, 2 * frames.len());
+        assert_eq!(
+            ALLOCATIONS.load(Ordering::Relaxed) - before,
+            0,
+            "-o: {one_packet}"
+        );
+        assert_eq!(templates(&e, t(3)).len(), frames.len());
+    }
 }
