@@ -355,3 +355,92 @@ fn new_call_ids_and_known_ones_allocate_nothing_per_packet() {
         assert_eq!(templates(&e, t(3)).len(), frames.len());
     }
 }
+
+fn udp6_frame(src: (&str, u16), dst: (&str, u16), payload: &[u8]) -> Vec<u8> {
+    let (s, d): (core::net::Ipv6Addr, core::net::Ipv6Addr) =
+        (src.0.parse().unwrap(), dst.0.parse().unwrap());
+    let seg = 8 + payload.len();
+    let mut b = vec![0u8; 14 + 40 + seg];
+    let mut o = rvs_wire::ethernet::Repr {
+        src: rvs_wire::ethernet::MacAddr([2, 0, 0, 0, 0, 1]),
+        dst: rvs_wire::ethernet::MacAddr([2, 0, 0, 0, 0, 2]),
+        vlan_tci: None,
+        ethertype: rvs_wire::ethernet::EtherType::IPV6,
+    }
+    .emit(&mut b)
+    .unwrap();
+    o += rvs_wire::ipv6::Repr {
+        src: s,
+        dst: d,
+        next_header: IpProtocol::UDP,
+        payload_len: seg as u16,
+        hop_limit: 64,
+        traffic_class: 0,
+        flow_label: 0,
+    }
+    .emit(&mut b[o..])
+    .unwrap();
+    udp::Repr {
+        src_port: src.1,
+        dst_port: dst.1,
+        payload_len: payload.len() as u16,
+    }
+    .emit(&mut b[o..])
+    .unwrap();
+    b[o + 8..].copy_from_slice(payload);
+    udp::Packet::new_unchecked(&mut b[o..]).fill_checksum(checksum::pseudo_header_v6(
+        &s,
+        &d,
+        IpProtocol::UDP,
+        seg as u32,
+    ));
+    b
+}
+
+#[test]
+fn ipv6_clients_are_matched_under_the_prefix_length() {
+    const VIP6: &str = "2001:db8::100";
+    let rs6 = ["2001:db8:1::11", "2001:db8:1::12"];
+    let svc = VirtualService {
+        config: ServiceConfig {
+            key: ServiceKey::Addr {
+                proto: Protocol::Udp,
+                addr: VIP6.parse().unwrap(),
+                port: 5060,
+            },
+            scheduler: SchedulerKind::Rr,
+            sched_flags: SchedFlags::default(),
+            persistence: Some(Persistence {
+                timeout: 60,
+                prefix_len: 64,
+            }),
+            one_packet: true,
+            pe_name: Some("sip".into()),
+        },
+        dests: rs6
+            .iter()
+            .map(|a| DestConfig {
+                addr: a.parse().unwrap(),
+                ..dest(RS[0], 5060, ForwardMethod::Masq, 1)
+            })
+            .collect(),
+    };
+    let e = engine_with(&[svc]);
+    let mut w = e.worker(0);
+    let mut to = |client: &str, id: &str| {
+        let pkt = udp6_frame((client, 5060), (VIP6, 5060), &invite(id));
+        fwd(run(&mut w, &pkt, t(0)).0).next_hop
+    };
+    let a = to("2001:db8:5::1", "v6-call");
+    let b = to("2001:db8:5::1", "v6-other");
+    assert_ne!(a, b);
+    // Another host of the same /64 shares the Call-ID's template.
+    assert_eq!(to("2001:db8:5::2", "v6-call"), a);
+    assert_eq!(to("2001:db8:5::2", "v6-other"), b);
+    let rows = templates(&e, t(0));
+    assert_eq!(rows.len(), 2);
+    assert!(rows
+        .iter()
+        .all(|r| r.client == "2001:db8:5::".parse::<IpAddr>().unwrap() && r.client_port == 0));
+    assert_eq!(rows[0].pe_data.as_deref(), Some("v6-call"));
+}
