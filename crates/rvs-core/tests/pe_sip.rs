@@ -444,3 +444,79 @@ fn ipv6_clients_are_matched_under_the_prefix_length() {
         .all(|r| r.client == "2001:db8:5::".parse::<IpAddr>().unwrap() && r.client_port == 0));
     assert_eq!(rows[0].pe_data.as_deref(), Some("v6-call"));
 }
+
+/// The same datagrams, in the same order, as the lab scenario run on Linux 6.1 (real
+/// servers in the kernel's list order rs3, rs2, rs1; `-p 60 --pe sip -o`, rr): the
+/// real server each reached, or `None` where the kernel dropped it.
+#[test]
+fn the_kernels_choices_for_a_sequence_of_datagrams() {
+    let mut s = sip_service(Protocol::Udp, true, 32);
+    s.dests.reverse();
+    let e = engine_with(&[s]);
+    let mut w = e.worker(0);
+    let (rs1, rs2, rs3) = (Some(RS[0]), Some(RS[1]), Some(RS[2]));
+    let cl = ("192.0.2.10", 5060);
+    let cases: &[(&str, &[u8], (&str, u16), Option<&str>)] = &[
+        ("m01", b"Call-ID: A\r\n\r\n", cl, rs3),
+        ("m02", b"Call-ID: B\r\n\r\n", cl, rs2),
+        ("m03", b"Call-ID: A\r\n\r\n", cl, rs3),
+        ("m04", b"i: B\r\n\r\n", cl, rs2),
+        ("m05", b"call-id:A\n", cl, rs3),
+        ("m06", b"CSeq: 1 OPTIONS\r\n\r\n", cl, None),
+        ("m07", b"Call-ID: C D\r\n\r\n", cl, None),
+        ("m08", b"Call-ID: C", cl, None),
+        ("m09", b"Call-ID:\r\n \tXcont\r\n\r\n", cl, rs1),
+        ("m10", b"Call-ID: cont\r\n\r\n", cl, rs3),
+        ("m11", b"i: @1\r\ni: @2\r\ni: ok\r\n\r\n", cl, None),
+        ("m12", b"Call-ID: @bad\r\nCall-ID: good\r\n\r\n", cl, rs2),
+        ("m13", b"Call-ID: good\r\n\r\n", cl, rs2),
+        ("m14", b"i=session\r\ni: B\r\n\r\n", cl, None),
+        ("m15", b"Call-ID\t: A\r\n\r\n", cl, rs3),
+        ("m16", b"Call-ID: caf\xe9\r\n\r\n", cl, rs1),
+        ("w01", b"Call-ID: a,b\r\n\r\n", cl, None),
+        ("w02", b"Call-ID: o'neil\r\n\r\n", cl, rs3),
+        ("w03", b"Call-ID: o'neil\r\n\r\n", cl, rs3),
+        ("w04", b"Call-ID:\t tabbed\r\n\r\n", cl, rs2),
+        ("w05", b"Call-ID: \r\n  \r\n abc\r\n\r\n", cl, None),
+        ("w06", b"Call-ID\n : nlcont\n\n", cl, rs1),
+        ("w07", b"Call-ID: x\"y\r\n\r\n", cl, rs3),
+        ("m17", b"Call-ID: A\r\n\r\n", ("192.0.2.99", 5060), rs2),
+        ("m18", b"Call-ID: A\r\n\r\n", ("192.0.2.10", 5099), rs3),
+        ("m19", b"", ("192.0.2.10", 5098), None),
+    ];
+    for (i, (tag, body, src, want)) in cases.iter().enumerate() {
+        let msg = if body.is_empty() {
+            Vec::new()
+        } else {
+            [format!("{tag} sip:x SIP/2.0\r\n").as_bytes(), body].concat()
+        };
+        let pkt = udp_frame((v4(src.0), src.1), (v4(VIP), 5060), &msg);
+        let (v, _) = run(&mut w, &pkt, t(100 * i as u64));
+        let got = match v {
+            Verdict::Forward(e) => Some(e.next_hop),
+            Verdict::Drop(DropReason::Malformed) => None,
+            other => panic!("{tag}: {other:?}"),
+        };
+        assert_eq!(got, want.map(v4), "{tag}");
+    }
+    let mut data: Vec<String> = templates(&e, t(3000))
+        .into_iter()
+        .filter_map(|r| r.pe_data)
+        .collect();
+    data.sort();
+    let mut want = [
+        "A",
+        "A",
+        "B",
+        "Xcont",
+        "caf\u{e9}",
+        "cont",
+        "good",
+        "nlcont",
+        "o'neil",
+        "tabbed",
+        "x\"y",
+    ];
+    want.sort();
+    assert_eq!(data, want);
+}
