@@ -456,7 +456,9 @@ fn the_kernels_choices_for_a_sequence_of_datagrams() {
     let mut w = e.worker(0);
     let (rs1, rs2, rs3) = (Some(RS[0]), Some(RS[1]), Some(RS[2]));
     let cl = ("192.0.2.10", 5060);
-    let cases: &[(&str, &[u8], (&str, u16), Option<&str>)] = &[
+    // (tag, headers after the request line, client, real server or dropped)
+    type Case<'a> = (&'a str, &'a [u8], (&'a str, u16), Option<&'a str>);
+    let cases: &[Case] = &[
         ("m01", b"Call-ID: A\r\n\r\n", cl, rs3),
         ("m02", b"Call-ID: B\r\n\r\n", cl, rs2),
         ("m03", b"Call-ID: A\r\n\r\n", cl, rs3),
