@@ -458,7 +458,7 @@ fn the_kernels_choices_for_a_sequence_of_datagrams() {
     let cl = ("192.0.2.10", 5060);
     // (tag, headers after the request line, client, real server or dropped)
     type Case<'a> = (&'a str, &'a [u8], (&'a str, u16), Option<&'a str>);
-    let cases: &[Case] = &[
+    let cases: &[Case<'_>] = &[
         ("m01", b"Call-ID: A\r\n\r\n", cl, rs3),
         ("m02", b"Call-ID: B\r\n\r\n", cl, rs2),
         ("m03", b"Call-ID: A\r\n\r\n", cl, rs3),
