@@ -76,6 +76,10 @@ fn invite(call_id: &str) -> Vec<u8> {
 }
 
 fn engine(persistent: bool, method: ForwardMethod) -> Engine {
+    engine_with(persistent, method, false)
+}
+
+fn engine_with(persistent: bool, method: ForwardMethod, one_packet: bool) -> Engine {
     let e = Engine::new(EngineConfig {
         workers: 1,
         max_conns: 4096,
@@ -100,7 +104,7 @@ fn engine(persistent: bool, method: ForwardMethod) -> Engine {
                 timeout: 60,
                 prefix_len: 32,
             }),
-            one_packet: false,
+            one_packet,
             pe_name: Some("sip".into()),
         },
         dests: [RS1, RS2]
@@ -221,6 +225,27 @@ fn a_real_server_takes_over_a_call_id_bound_to_another() {
     assert!(rows
         .iter()
         .all(|r| r.pe_data.as_deref() == Some("shared") && r.client_port == 0));
+}
+
+#[test]
+fn with_one_packet_scheduling_replies_leave_through_conn_out_and_the_template() {
+    // -o keeps no connection, so a real server's answer finds none: `conn_out`
+    // translates it, through the Call-ID's template (same real server: reused).
+    let e = engine_with(true, ForwardMethod::Masq, true);
+    let rs = from_client(&e, 5060, &invite("ops-call"), t(0));
+    let answer = b"SIP/2.0 200 OK\r\nCall-ID: ops-call\r\nCSeq: 1 INVITE\r\n\r\n";
+    let rs_ip = rs.to_string();
+    let pkt = udp_frame((&rs_ip, 5060), (CIP, 5060), answer);
+    let (v, out) = conn_out(&e, &pkt, t(10_000));
+    assert!(matches!(v, Some(Verdict::Forward(_))), "{v:?}");
+    let p = parse_frame(&out).unwrap();
+    assert_eq!((p.ip.src, p.ip.dst), (ip(VIP), ip(CIP)));
+    assert_eq!(p.ip.transport.ports(), Some((5060, 5060)));
+    let rows = templates(&e, t(10_000));
+    assert_eq!(rows.len(), 1, "the client's template was reused");
+    // Its timer restarted with the answer.
+    assert_eq!(rows[0].expires_ms, 60_000);
+    assert!(e.connections(t(10_000)).iter().all(|c| c.template));
 }
 
 #[test]
