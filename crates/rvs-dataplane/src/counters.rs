@@ -90,8 +90,10 @@ pub struct Counters {
     pub csum_finished: u64,
     /// Frames that waited for a neighbour to resolve and were then sent.
     pub resolved_later: u64,
-    /// GSO super-frames cut into segments before the engine saw them.
+    /// GSO super-frames cut into segments in user space.
     pub gso_split: u64,
+    /// TCP super-frames sent whole (headers rewritten), for the kernel to segment.
+    pub gso_kept: u64,
     pub engine_drops: [u64; ENGINE_DROPS.len()],
     pub io_drops: [u64; IoDrop::ALL.len()],
 }
@@ -118,6 +120,7 @@ impl Counters {
         self.csum_finished += o.csum_finished;
         self.resolved_later += o.resolved_later;
         self.gso_split += o.gso_split;
+        self.gso_kept += o.gso_kept;
         for (a, b) in self.engine_drops.iter_mut().zip(o.engine_drops.iter()) {
             *a += b;
         }
@@ -148,6 +151,7 @@ pub struct WorkerCounters {
     csum_finished: AtomicU64,
     resolved_later: AtomicU64,
     gso_split: AtomicU64,
+    gso_kept: AtomicU64,
     engine_drops: [AtomicU64; ENGINE_DROPS.len()],
     io_drops: [AtomicU64; IoDrop::ALL.len()],
 }
@@ -188,6 +192,10 @@ impl WorkerCounters {
         bump(&self.gso_split, 1);
     }
 
+    pub(crate) fn gso_kept(&self) {
+        bump(&self.gso_kept, 1);
+    }
+
     pub(crate) fn engine_drop(&self, reason: DropReason) {
         bump(&self.engine_drops[engine_index(reason)], 1);
     }
@@ -207,6 +215,7 @@ impl WorkerCounters {
             csum_finished: load(&self.csum_finished),
             resolved_later: load(&self.resolved_later),
             gso_split: load(&self.gso_split),
+            gso_kept: load(&self.gso_kept),
             engine_drops: core::array::from_fn(|i| load(&self.engine_drops[i])),
             io_drops: core::array::from_fn(|i| load(&self.io_drops[i])),
         }

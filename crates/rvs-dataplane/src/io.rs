@@ -30,6 +30,46 @@ pub struct TxDesc {
     pub ifindex: u32,
     pub offset: usize,
     pub len: usize,
+    /// A TCP super-frame for the kernel to segment on output.
+    pub gso: Option<TxGso>,
+}
+
+/// How the kernel must cut a TCP super-frame on transmit (what a virtio-net header
+/// says): `size` payload bytes per segment, its TCP checksum left partial (the
+/// pseudo-header sum in the field, to be finished from `csum_start` on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxGso {
+    pub ipv6: bool,
+    /// The first segment carries CWR (SKB_GSO_TCP_ECN).
+    pub ecn: bool,
+    pub size: u16,
+    /// Bytes of headers (Ethernet to the end of TCP).
+    pub hdr_len: u16,
+    /// Offset of the TCP header in the frame.
+    pub csum_start: u16,
+}
+
+impl TxGso {
+    /// The virtio-net header announcing this super-frame.
+    pub fn vnet_header(&self) -> [u8; 10] {
+        const NEEDS_CSUM: u8 = 1;
+        const GSO_TCPV4: u8 = 1;
+        const GSO_TCPV6: u8 = 4;
+        const GSO_ECN: u8 = 0x80;
+        const TCP_CHECK_OFFSET: u16 = 16;
+        let mut kind = if self.ipv6 { GSO_TCPV6 } else { GSO_TCPV4 };
+        if self.ecn {
+            kind |= GSO_ECN;
+        }
+        let mut h = [0u8; 10];
+        h[0] = NEEDS_CSUM;
+        h[1] = kind;
+        h[2..4].copy_from_slice(&self.hdr_len.to_le_bytes());
+        h[4..6].copy_from_slice(&self.size.to_le_bytes());
+        h[6..8].copy_from_slice(&self.csum_start.to_le_bytes());
+        h[8..10].copy_from_slice(&TCP_CHECK_OFFSET.to_le_bytes());
+        h
+    }
 }
 
 /// How one batch of transmissions went.

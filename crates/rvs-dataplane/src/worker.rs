@@ -10,6 +10,7 @@ use rvs_core::verdict::{Frame, Verdict};
 
 use crate::checksum::finish_l4_checksum;
 use crate::counters::{IoDrop, WorkerCounters};
+use crate::gso::KeepWhole;
 use crate::io::{PacketIo, TxDesc};
 use crate::neigh::{Key, NeighCache, NextHop, Resolution, RESOLVE_TIMEOUT};
 use crate::processor::WorkerProcessor;
@@ -18,6 +19,10 @@ const ETH_HLEN: usize = 14;
 /// Extra slots beyond a batch for the segments of one GSO super-frame (64 KiB at
 /// an MSS of 1024 or more).
 const GSO_SLOTS: usize = 64;
+/// TCP super-frames kept whole per batch (each waits in a slot of its own).
+const WHOLE_SLOTS: usize = 4;
+/// The largest super-frame: Ethernet, IPv6 header and a 64 KiB payload.
+const WHOLE_FRAME: usize = ETH_HLEN + 40 + 65535;
 
 /// Tuning of a worker's loop and buffers.
 #[derive(Debug, Clone, Copy)]
@@ -99,6 +104,52 @@ fn set_macs(frame: &mut [u8], nh: &NextHop) {
     frame[6..12].copy_from_slice(&nh.src_mac);
 }
 
+/// A received TCP super-frame waiting whole in a slot of its own, while the engine
+/// sees its first segment (see [`crate::gso::keep_whole`]).
+#[derive(Debug, Clone, Copy)]
+struct Whole {
+    slot: usize,
+    keep: KeepWhole,
+}
+
+/// Where a worker's buffer keeps what: received frames (a batch and the segments
+/// of one super-frame), the segments of a super-frame that could not stay whole,
+/// and the super-frames kept whole.
+#[derive(Debug, Clone, Copy)]
+struct BufLayout {
+    slot_size: usize,
+    headroom: usize,
+    /// Start of the fallback segments.
+    fallback: usize,
+    /// Start of the whole super-frames.
+    whole: usize,
+    whole_size: usize,
+}
+
+impl BufLayout {
+    fn new(t: &WorkerTuning) -> BufLayout {
+        let slot_size = t.headroom + t.max_frame;
+        let fallback = (t.batch + GSO_SLOTS) * slot_size;
+        let whole = fallback + GSO_SLOTS * slot_size;
+        BufLayout {
+            slot_size,
+            headroom: t.headroom,
+            fallback,
+            whole,
+            whole_size: t.headroom + WHOLE_FRAME,
+        }
+    }
+
+    fn total(&self) -> usize {
+        self.whole + WHOLE_SLOTS * self.whole_size
+    }
+
+    /// Offset of whole super-frame slot `i`'s frame.
+    fn whole_frame(&self, i: usize) -> usize {
+        self.whole + i * self.whole_size + self.headroom
+    }
+}
+
 impl<P: WorkerProcessor, I: PacketIo> Worker<P, I> {
     fn engine_now(&self, now: StdInstant) -> Instant {
         Instant::from_millis(now.saturating_duration_since(self.clock_origin).as_millis() as u64)
@@ -106,13 +157,15 @@ impl<P: WorkerProcessor, I: PacketIo> Worker<P, I> {
 
     pub fn run(mut self) {
         let t = self.tuning;
-        let slot_size = t.headroom + t.max_frame;
+        let lay = BufLayout::new(&t);
+        let slot_size = lay.slot_size;
         let slots = t.batch + GSO_SLOTS;
-        let mut buf = vec![0u8; slots * slot_size];
+        let mut buf = vec![0u8; lay.total()];
         let mut lens = vec![0usize; slots];
         // Checksums known good: verified by the kernel, or just computed by us.
         let mut verified = vec![false; slots];
-        let mut descs: Vec<TxDesc> = Vec::with_capacity(slots);
+        let mut wholes: Vec<Option<Whole>> = vec![None; slots];
+        let mut descs: Vec<TxDesc> = Vec::with_capacity(slots + GSO_SLOTS);
         let mut pending = PendingQueue::new(t.pending_capacity, slot_size);
         let mut idle_rounds = 0u32;
         let mut last_housekeeping = StdInstant::now();
@@ -135,11 +188,13 @@ impl<P: WorkerProcessor, I: PacketIo> Worker<P, I> {
 
             // Receive: copy each frame behind the headroom of its slot.
             let mut n = 0;
+            let mut whole_used = 0;
             {
                 let counters = &self.counters;
                 let buf = &mut buf;
                 let lens = &mut lens;
                 let verified = &mut verified;
+                let wholes = &mut wholes;
                 self.io.receive(t.batch, &mut |data, meta| {
                     counters.rx(meta.wire_len);
                     if meta.vlan_stripped {
@@ -153,8 +208,28 @@ impl<P: WorkerProcessor, I: PacketIo> Worker<P, I> {
                         return n < t.batch;
                     }
                     if let Some(g) = meta.gso {
-                        // A super-frame: cut it into the spare slots after the batch.
-                        let out = &mut buf[n * slot_size..];
+                        // A TCP super-frame waits whole while the engine sees its
+                        // first segment; the kernel will cut it on output.
+                        let keep = crate::gso::keep_whole(data, g)
+                            .filter(|_| whole_used < WHOLE_SLOTS && data.len() <= WHOLE_FRAME);
+                        if let Some(keep) = keep {
+                            let slot = &mut buf[n * slot_size..(n + 1) * slot_size];
+                            if let Ok(len) = crate::gso::first_segment(data, g, slot, t.headroom) {
+                                let at = lay.whole_frame(whole_used);
+                                buf[at..at + data.len()].copy_from_slice(data);
+                                wholes[n] = Some(Whole {
+                                    slot: whole_used,
+                                    keep,
+                                });
+                                whole_used += 1;
+                                verified[n] = true;
+                                lens[n] = len;
+                                n += 1;
+                                return n < t.batch && whole_used < WHOLE_SLOTS;
+                            }
+                        }
+                        // Otherwise cut it into the spare slots after the batch.
+                        let out = &mut buf[n * slot_size..lay.fallback];
                         match crate::gso::segment(
                             data,
                             g,
@@ -165,6 +240,7 @@ impl<P: WorkerProcessor, I: PacketIo> Worker<P, I> {
                         ) {
                             Ok(k) => {
                                 verified[n..n + k].fill(true);
+                                wholes[n..n + k].fill(None);
                                 counters.gso_split();
                                 n += k;
                             }
@@ -185,6 +261,7 @@ impl<P: WorkerProcessor, I: PacketIo> Worker<P, I> {
                         ok = true;
                     }
                     verified[n] = ok;
+                    wholes[n] = None;
                     lens[n] = data.len();
                     n += 1;
                     n < t.batch
@@ -213,43 +290,148 @@ impl<P: WorkerProcessor, I: PacketIo> Worker<P, I> {
             idle_rounds = 0;
 
             descs.clear();
-            for (i, len) in lens.iter().enumerate().take(n) {
-                let slot = &mut buf[i * slot_size..(i + 1) * slot_size];
-                let mut frame = Frame::new(slot, t.headroom, *len);
+            for i in 0..n {
+                let whole = wholes[i].take();
+                let (received, rest) = buf.split_at_mut(lay.fallback);
+                let slot = &mut received[i * slot_size..(i + 1) * slot_size];
+                let mut frame = Frame::new(slot, t.headroom, lens[i]);
                 frame.set_checksum_verified(verified[i]);
-                match self.processor.process(&mut frame, now) {
-                    Verdict::Pass => self.counters.pass(),
-                    Verdict::Drop(reason) => self.counters.engine_drop(reason),
-                    Verdict::Forward(egress) => {
-                        if frame.len() < ETH_HLEN {
-                            self.counters.io_drop(IoDrop::Runt);
-                            continue;
-                        }
+                let verdict = self.processor.process(&mut frame, now);
+                if let (Some(w), Verdict::Forward(egress)) = (whole, verdict) {
+                    let at = lay.whole_frame(w.slot);
+                    let whole_frame = &mut rest[at - lay.fallback..][..w.keep.frame_len()];
+                    if frame.start() == t.headroom && frame.len() == lens[i] {
                         let key = (egress.next_hop, egress.on_link);
-                        match self.neigh.lookup(key, now_std) {
-                            Resolution::Ready(nh) => {
-                                set_macs(frame.bytes_mut(), &nh);
+                        if let Resolution::Ready(nh) = self.neigh.lookup(key, now_std) {
+                            if let Some(gso) = w.keep.apply(whole_frame, frame.bytes()) {
+                                set_macs(whole_frame, &nh);
+                                self.counters.gso_kept();
                                 descs.push(TxDesc {
                                     ifindex: nh.ifindex,
-                                    offset: i * slot_size + frame.start(),
-                                    len: frame.len(),
+                                    offset: at,
+                                    len: whole_frame.len(),
+                                    gso: Some(gso),
                                 });
+                                continue;
                             }
-                            Resolution::Pending => {
-                                if !pending.push(key, frame.bytes(), now_std) {
-                                    self.counters.io_drop(IoDrop::QueueFull);
-                                }
-                            }
-                            Resolution::Failed(reason) => self.counters.io_drop(reason),
                         }
                     }
                 }
+                self.dispose(
+                    &mut frame,
+                    verdict,
+                    i * slot_size,
+                    &mut descs,
+                    &mut pending,
+                    now_std,
+                );
+                if let Some(w) = whole {
+                    // The engine did more than rewrite headers: the rest of the
+                    // super-frame goes through it segment by segment.
+                    let (front, back) = buf.split_at_mut(lay.whole);
+                    let at = lay.whole_frame(w.slot) - lay.whole;
+                    let whole_frame = &back[at..at + w.keep.frame_len()];
+                    self.fallback(
+                        whole_frame,
+                        w.keep,
+                        front,
+                        &lay,
+                        &mut descs,
+                        &mut pending,
+                        (now, now_std),
+                    );
+                    // The fallback slots are reused by the next super-frame: send now.
+                    self.send(&buf, &descs);
+                    descs.clear();
+                }
             }
-            if !descs.is_empty() {
-                let out = self.io.transmit(&buf, &descs);
-                self.counters.tx(out.sent, out.sent_bytes);
-                self.counters.io_drops(IoDrop::TxError, out.failed);
+            self.send(&buf, &descs);
+        }
+    }
+
+    fn send(&mut self, buf: &[u8], descs: &[TxDesc]) {
+        if !descs.is_empty() {
+            let out = self.io.transmit(buf, descs);
+            self.counters.tx(out.sent, out.sent_bytes);
+            self.counters.io_drops(IoDrop::TxError, out.failed);
+        }
+    }
+
+    /// Count a `Pass` or `Drop`, or queue a forwarded frame (whose slot starts at
+    /// `slot_offset` in the worker's buffer) for sending or for its neighbour.
+    fn dispose(
+        &mut self,
+        frame: &mut Frame<'_>,
+        verdict: Verdict,
+        slot_offset: usize,
+        descs: &mut Vec<TxDesc>,
+        pending: &mut PendingQueue,
+        now_std: StdInstant,
+    ) {
+        match verdict {
+            Verdict::Pass => self.counters.pass(),
+            Verdict::Drop(reason) => self.counters.engine_drop(reason),
+            Verdict::Forward(egress) => {
+                if frame.len() < ETH_HLEN {
+                    self.counters.io_drop(IoDrop::Runt);
+                    return;
+                }
+                let key = (egress.next_hop, egress.on_link);
+                match self.neigh.lookup(key, now_std) {
+                    Resolution::Ready(nh) => {
+                        set_macs(frame.bytes_mut(), &nh);
+                        descs.push(TxDesc {
+                            ifindex: nh.ifindex,
+                            offset: slot_offset + frame.start(),
+                            len: frame.len(),
+                            gso: None,
+                        });
+                    }
+                    Resolution::Pending => {
+                        if !pending.push(key, frame.bytes(), now_std) {
+                            self.counters.io_drop(IoDrop::QueueFull);
+                        }
+                    }
+                    Resolution::Failed(reason) => self.counters.io_drop(reason),
+                }
             }
+        }
+    }
+
+    /// Cut `whole` (untouched) into the fallback slots of `front` and pass all its
+    /// segments but the first (already processed) through the engine.
+    #[allow(clippy::too_many_arguments)]
+    fn fallback(
+        &mut self,
+        whole: &[u8],
+        keep: KeepWhole,
+        front: &mut [u8],
+        lay: &BufLayout,
+        descs: &mut Vec<TxDesc>,
+        pending: &mut PendingQueue,
+        (now, now_std): (Instant, StdInstant),
+    ) {
+        let mut lens = [0usize; GSO_SLOTS];
+        let out = &mut front[lay.fallback..];
+        let Ok(k) = crate::gso::segment(
+            whole,
+            keep.gso(),
+            out,
+            lay.slot_size,
+            lay.headroom,
+            &mut lens,
+        ) else {
+            self.counters.io_drop(IoDrop::Oversize);
+            return;
+        };
+        self.counters.gso_split();
+        for (j, len) in lens.iter().enumerate().take(k).skip(1) {
+            let slot_offset = lay.fallback + j * lay.slot_size;
+            let slot = &mut front[slot_offset..slot_offset + lay.slot_size];
+            let mut frame = Frame::new(slot, lay.headroom, *len);
+            frame.set_checksum_verified(true);
+            let verdict = self.processor.process(&mut frame, now);
+            self.dispose(&mut frame, verdict, slot_offset, descs, pending, now_std);
         }
     }
 
@@ -276,6 +458,7 @@ impl<P: WorkerProcessor, I: PacketIo> Worker<P, I> {
                         ifindex: nh.ifindex,
                         offset: at,
                         len: w.len,
+                        gso: None,
                     });
                     true
                 }

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::counters::Counters;
-use crate::io::{RxMeta, TxOutcome};
+use crate::io::{RxMeta, TxGso, TxOutcome};
 use crate::neigh::Shared;
 use core::net::IpAddr;
 use rvs_core::verdict::{DropReason, Egress};
@@ -67,8 +67,9 @@ impl WorkerProcessor for TagProcessor {
     }
 }
 
-/// Frames sent, with their interface.
-type SentLog = Arc<Mutex<Vec<(u32, Vec<u8>)>>>;
+/// Frames sent, with their interface and segmentation request.
+type Sent = Vec<(u32, Vec<u8>, Option<TxGso>)>;
+type SentLog = Arc<Mutex<Sent>>;
 
 struct MockIo {
     rx: VecDeque<(Vec<u8>, RxMeta)>,
@@ -99,7 +100,7 @@ impl PacketIo for MockIo {
             let f = buf[d.offset..d.offset + d.len].to_vec();
             out.sent += 1;
             out.sent_bytes += f.len();
-            self.sent.lock().unwrap().push((d.ifindex, f));
+            self.sent.lock().unwrap().push((d.ifindex, f, d.gso));
         }
         out
     }
@@ -227,10 +228,10 @@ fn verdicts_egress_and_waiting_frames() {
     assert_eq!(*verified.lock().unwrap(), vec![true, false]);
 
     let sent = sent.lock().unwrap();
-    let lens: Vec<usize> = sent.iter().map(|(_, f)| f.len()).collect();
+    let lens: Vec<usize> = sent.iter().map(|(_, f, _)| f.len()).collect();
     // Tag 2 (60), tag 6 encapsulated (80), then the frame that waited (61).
     assert_eq!(lens, vec![60, 80, 61]);
-    for (ifindex, f) in sent.iter() {
+    for (ifindex, f, _) in sent.iter() {
         assert_eq!(*ifindex, 7);
         assert_eq!(&f[6..12], &[2, 0, 0, 0, 0, 1], "source MAC");
     }
@@ -240,4 +241,115 @@ fn verdicts_egress_and_waiting_frames() {
         sent[1].1[12], 0x08,
         "Ethernet header moved in front of the tunnel"
     );
+}
+
+/// Rewrites the last byte of the IPv4 destination in place (as NAT would), or
+/// encapsulates (as a tunnel would); counts the frames it sees.
+struct Rewrite {
+    encapsulate: bool,
+    seen: Arc<Mutex<Vec<usize>>>,
+}
+
+impl WorkerProcessor for Rewrite {
+    fn process(&mut self, frame: &mut Frame<'_>, _now: Instant) -> Verdict {
+        self.seen.lock().unwrap().push(frame.len());
+        if self.encapsulate {
+            assert!(frame.push_front(20));
+            let (buf, start) = frame.raw_mut();
+            buf.copy_within(start + 20..start + 34, start);
+        } else {
+            frame.bytes_mut()[33] = 99;
+        }
+        Verdict::Forward(Egress {
+            next_hop: IpAddr::from(HOP_READY),
+            on_link: false,
+        })
+    }
+}
+
+/// An IPv4 + TCP (ACK) super-frame with 3000 payload bytes, segments of 1400.
+fn super_frame() -> (Vec<u8>, RxMeta) {
+    let mut f = vec![0u8; 14 + 20 + 20 + 3000];
+    f[12] = 0x08;
+    f[14] = 0x45;
+    f[16..18].copy_from_slice(&3040u16.to_be_bytes());
+    f[14 + 9] = 6;
+    f[26..34].copy_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2]);
+    f[14 + 20 + 12] = 0x50;
+    f[14 + 20 + 13] = 0x10;
+    let mut m = meta(f.len());
+    m.gso = Some(crate::gso::Gso {
+        kind: crate::gso::GsoKind::Tcp,
+        size: 1400,
+    });
+    (f, m)
+}
+
+fn run_rewrite(encapsulate: bool) -> (Vec<usize>, Sent, Counters) {
+    let shared = Arc::new(Shared::default());
+    shared.publish_for_test(&[(key(HOP_READY), Resolution::Ready(nh(2)))]);
+    let (neigh, _requests) = NeighCache::for_test(shared.clone());
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let counters = Arc::new(WorkerCounters::default());
+    let worker = Worker {
+        processor: Rewrite {
+            encapsulate,
+            seen: seen.clone(),
+        },
+        io: MockIo {
+            rx: VecDeque::from([super_frame()]),
+            sent: sent.clone(),
+            shared,
+            stop: stop.clone(),
+            waits: 0,
+        },
+        neigh,
+        counters: counters.clone(),
+        stop,
+        tuning: WorkerTuning {
+            batch: 4,
+            headroom: 64,
+            max_frame: 1518,
+            spin_rounds: 0,
+            poll_timeout: Duration::from_millis(1),
+            pending_capacity: 8,
+            housekeeping_interval: Duration::from_secs(1),
+        },
+        clock_origin: StdInstant::now(),
+    };
+    worker.run();
+    let seen = seen.lock().unwrap().clone();
+    let sent = sent.lock().unwrap().clone();
+    (seen, sent, counters.snapshot())
+}
+
+#[test]
+fn a_super_frame_rewritten_in_place_leaves_whole_for_the_kernel_to_cut() {
+    let (seen, sent, c) = run_rewrite(false);
+    assert_eq!(
+        seen,
+        vec![14 + 40 + 1400],
+        "the engine saw the first segment only"
+    );
+    assert_eq!(sent.len(), 1);
+    let (ifindex, f, gso) = &sent[0];
+    assert_eq!(*ifindex, 7);
+    assert_eq!(f.len(), 14 + 40 + 3000);
+    assert_eq!(f[33], 99, "the rewrite reached the super-frame");
+    assert_eq!(&f[0..6], &[2, 0, 0, 0, 0, 2], "destination MAC");
+    let gso = gso.expect("segmentation asked of the kernel");
+    assert_eq!((gso.size, gso.hdr_len, gso.csum_start), (1400, 54, 34));
+    assert_eq!((c.gso_kept, c.gso_split, c.tx_packets), (1, 0, 1));
+}
+
+#[test]
+fn a_super_frame_the_engine_encapsulates_is_cut_and_every_segment_processed() {
+    let (seen, sent, c) = run_rewrite(true);
+    assert_eq!(seen, vec![1454, 1454, 254]);
+    let lens: Vec<usize> = sent.iter().map(|(_, f, _)| f.len()).collect();
+    assert_eq!(lens, vec![1474, 1474, 274]);
+    assert!(sent.iter().all(|(_, _, g)| g.is_none()));
+    assert_eq!((c.gso_kept, c.gso_split, c.tx_packets), (0, 1, 3));
 }

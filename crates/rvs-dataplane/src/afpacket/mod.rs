@@ -1,6 +1,7 @@
 //! AF_PACKET backend: one TPACKET_V3 receive ring per owned interface and worker
 //! (workers of an interface share it through a hash fanout group), and one send
-//! socket per worker that transmits batches with `sendmmsg`.
+//! socket per worker that transmits batches with `sendmmsg` (plus one with
+//! virtio-net headers for TCP super-frames the kernel segments).
 //!
 //! Frames are copied out of the ring into the worker's own buffer, behind headroom,
 //! so the engine can rewrite and encapsulate them in place and the ring block is

@@ -9,6 +9,9 @@
 
 use crate::checksum::finish_l4_checksum;
 
+mod keep;
+pub use keep::{keep_whole, KeepWhole};
+
 const ETH_HLEN: usize = 14;
 
 /// The segmentation the kernel asked for (from the frame's virtio-net header).
@@ -111,6 +114,33 @@ pub fn segment(
     headroom: usize,
     lens: &mut [usize],
 ) -> Result<usize, GsoError> {
+    cut(frame, gso, out, slot_size, headroom, lens, true)
+}
+
+/// Cut only the first segment of `frame` into `out[headroom..]`, exactly as
+/// [`segment`] would; returns its length.
+pub fn first_segment(
+    frame: &[u8],
+    gso: Gso,
+    out: &mut [u8],
+    headroom: usize,
+) -> Result<usize, GsoError> {
+    let mut len = [0usize; 1];
+    cut(frame, gso, out, out.len(), headroom, &mut len, false)?;
+    Ok(len[0])
+}
+
+/// Cut `frame` into the slots of `out`: all its segments (`whole`, or an error if
+/// they do not fit), or as many as fit. Returns the number written.
+fn cut(
+    frame: &[u8],
+    gso: Gso,
+    out: &mut [u8],
+    slot_size: usize,
+    headroom: usize,
+    lens: &mut [usize],
+    whole: bool,
+) -> Result<usize, GsoError> {
     let lay = layout(frame, gso.kind).ok_or(GsoError::Malformed)?;
     let size = usize::from(gso.size);
     if size == 0 {
@@ -119,7 +149,10 @@ pub fn segment(
     let payload = &frame[lay.headers..lay.end];
     let count = payload.len().div_ceil(size).max(1);
     let max_segments = lens.len().min(out.len() / slot_size.max(1));
-    if count > max_segments || headroom + lay.headers + size.min(payload.len()) > slot_size {
+    if (whole && count > max_segments)
+        || max_segments == 0
+        || headroom + lay.headers + size.min(payload.len()) > slot_size
+    {
         return Err(GsoError::TooMany);
     }
     let hdr = &frame[..lay.headers];
@@ -147,6 +180,7 @@ pub fn segment(
             core::iter::once(&payload[..0]).filter(|_| payload.is_empty()),
         )
         .enumerate()
+        .take(max_segments)
     {
         let at = i * slot_size + headroom;
         let len = lay.headers + chunk.len();
@@ -187,7 +221,7 @@ pub fn segment(
         finish_l4_checksum(seg);
         lens[i] = len;
     }
-    Ok(count)
+    Ok(count.min(max_segments))
 }
 
 #[cfg(test)]
