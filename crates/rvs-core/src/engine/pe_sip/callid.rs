@@ -71,10 +71,10 @@ fn find_header(p: &[u8], from: usize) -> Header {
     let limit = p.len();
     let mut i = from;
     while i < limit {
-        // Find the beginning of a line.
-        if !is_eol(p[i]) {
-            i += 1;
-            continue;
+        // Find the beginning of a line (SIMD search for the next line end).
+        match memchr::memchr2(b'\r', b'\n', &p[i..]) {
+            Some(at) => i += at,
+            None => break,
         }
         i += 1;
         if i >= limit {
@@ -171,10 +171,6 @@ fn value_len(p: &[u8], start: usize) -> usize {
 fn word_len(p: &[u8], start: usize) -> usize {
     p.get(start..)
         .map_or(0, |rest| rest.iter().take_while(|&&c| is_word(c)).count())
-}
-
-fn is_eol(c: u8) -> bool {
-    c == b'\r' || c == b'\n'
 }
 
 /// The kernel's `isalpha`: ASCII letters and the Latin-1 letters of its `ctype` table.
