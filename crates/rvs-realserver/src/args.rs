@@ -19,9 +19,9 @@ setup     put the VIPs on lo and set the ARP sysctls (and tunl0 for TUN); every 
 teardown  undo exactly what setup recorded
 status    say whether the host is set up and whether what setup did is still in place
           (exit 0: set up and intact, 1: set up but changed since, 3: not set up)
-decap     decapsulate IPIP (and GUE on PORT) packets arriving on IF in user space and
-          hand the inner packets to the local stack through a TUN device; runs until
-          SIGINT or SIGTERM";
+decap     decapsulate IPIP, IPv6-in-IP, GRE (and GUE on PORT) packets arriving on IF
+          in user space and hand the inner packets to the local stack through a TUN
+          device; runs until SIGINT or SIGTERM";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Mode {

@@ -1,7 +1,8 @@
-//! Userspace decapsulation for TUN real servers on kernels without `ipip`.
+//! Userspace decapsulation for TUN real servers on kernels without `ipip`, `ip_gre`
+//! or `fou`.
 //!
-//! A packet socket on the interface sees IPIP (protocol 4), IPv6-in-IP (41) and,
-//! when asked, GUE (UDP) packets; an nft ingress rule hides them from the kernel.
+//! A packet socket on the interface sees IPIP (protocol 4), IPv6-in-IP (41), GRE (47)
+//! and, when asked, GUE (UDP) packets; an nft ingress rule hides them from the kernel.
 //! The outer headers are stripped and the inner packet is written to a TUN device,
 //! so the local stack, which has the VIP on `lo`, answers the client directly.
 
@@ -9,95 +10,83 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use core::net::IpAddr;
+use core::ops::Range;
+
+use rvs_wire::packet::{self, parse_ip};
+use rvs_wire::tunnel::{self, gre, TunnelKind};
+use rvs_wire::{checksum, ipv4, ipv6, udp, IpProtocol};
+
 use crate::args::DecapArgs;
 use crate::nft::DecapTable;
 use crate::sysctl;
 use crate::tun::Tun;
 
-const PROTO_IPIP: u8 = 4;
-const PROTO_IPV6: u8 = 41;
-const PROTO_UDP: u8 = 17;
-
-/// The inner packet of `inner_proto` at `payload`, if its version matches.
-fn inner(payload: &[u8], inner_proto: u8) -> Option<&[u8]> {
-    let version = payload.first()? >> 4;
-    let (want, min, len) = match inner_proto {
-        PROTO_IPIP if payload.len() >= 20 => (
-            4,
-            20,
-            usize::from(u16::from_be_bytes([payload[2], payload[3]])),
-        ),
-        PROTO_IPV6 if payload.len() >= 40 => (
-            6,
-            40,
-            40 + usize::from(u16::from_be_bytes([payload[4], payload[5]])),
-        ),
+/// Where the inner IP packet of `buf[at..]` ends: per its own length field, so that
+/// nothing after it (padding) reaches the stack. `None` unless it is a whole IPv4 or
+/// IPv6 packet.
+fn inner_end(buf: &[u8], at: usize) -> Option<usize> {
+    let b = buf.get(at..)?;
+    let len = match b.first()? >> 4 {
+        4 => usize::from(ipv4::Packet::new_checked_header(b).ok()?.total_len()),
+        6 => {
+            ipv6::HEADER_LEN + usize::from(ipv6::Packet::new_checked_header(b).ok()?.payload_len())
+        }
         _ => return None,
     };
-    if version != want || len < min || len > payload.len() {
+    (len <= b.len()).then_some(at + len)
+}
+
+/// Strip the tunnel headers from the IP packet `pkt` as the kernel's receivers would,
+/// and return where the inner packet is:
+///
+/// - IPIP and IPv6-in-IP (`ipip`, `sit`, `ip6_tunnel`);
+/// - GRE version 0 carrying IPv4 or IPv6, with the checksum verified when present
+///   (`ip_gre`'s fallback device `gre0`, which IPVS's `--tun-type gre` reaches);
+/// - GUE to `gue_port` (`fou`): a UDP checksum verified unless it is 0 (an IPv6 zero
+///   checksum accepted, as IPVS sends one with `--tun-nocsum`), control messages
+///   refused, a remote checksum offload finished in place.
+///
+/// `None` for anything else, fragments included (which the caller ignores).
+pub fn decapsulate(pkt: &mut [u8], gue_port: Option<u16>) -> Option<Range<usize>> {
+    let outer = parse_ip(pkt, 0).ok()?;
+    // IP input drops an IPv4 header whose checksum is wrong before any tunnel sees it.
+    if !outer.is_ipv6() && !packet::ipv4_header_ok(pkt.get(..outer.l4)?) {
         return None;
     }
-    Some(&payload[..len])
-}
-
-/// The inner packet of a GUE payload (after the UDP header).
-fn gue(payload: &[u8]) -> Option<&[u8]> {
-    let first = *payload.first()?;
-    match first >> 6 {
-        // Version 1: the IP header follows directly (its version nibble is 4 or 6).
-        1 => match first >> 4 {
-            4 => inner(payload, PROTO_IPIP),
-            6 => inner(payload, PROTO_IPV6),
-            _ => None,
-        },
-        // Version 0: 4-byte header, optional fields of `hlen` words, then `proto`.
-        0 => {
-            if payload.len() < 4 || first & 0x20 != 0 {
-                return None; // control message
+    let d = tunnel::decapsulate(pkt, &outer, gue_port).ok()?;
+    let seg = pkt.get(outer.l4..outer.end)?;
+    match d.kind {
+        TunnelKind::Ipip => {}
+        TunnelKind::Gre => {
+            if !gre::Packet::new_checked(seg).ok()?.verify_checksum() {
+                return None;
             }
-            let hlen = usize::from(first & 0x1f) * 4;
-            inner(payload.get(4 + hlen..)?, payload[1])
         }
-        _ => None,
+        TunnelKind::Gue | TunnelKind::GueDirect => {
+            let pseudo = match (outer.src, outer.dst) {
+                (IpAddr::V4(s), IpAddr::V4(d)) => {
+                    checksum::pseudo_header_v4(s, d, IpProtocol::UDP, seg.len() as u16)
+                }
+                (IpAddr::V6(s), IpAddr::V6(d)) => {
+                    checksum::pseudo_header_v6(&s, &d, IpProtocol::UDP, seg.len() as u32)
+                }
+                _ => return None,
+            };
+            if !udp::Packet::new_checked(seg)
+                .ok()?
+                .verify_checksum(pseudo, true)
+            {
+                return None;
+            }
+        }
     }
-}
-
-/// Strip the tunnel headers from the IP packet `pkt`: IPIP, IPv6-in-IP, or GUE on
-/// `gue_port`. `None` for anything else (which the caller ignores).
-pub fn decapsulate(pkt: &[u8], gue_port: Option<u16>) -> Option<&[u8]> {
-    let (proto, payload) = match pkt.first()? >> 4 {
-        4 => {
-            if pkt.len() < 20 {
-                return None;
-            }
-            let ihl = usize::from(pkt[0] & 0x0f) * 4;
-            let total = usize::from(u16::from_be_bytes([pkt[2], pkt[3]]));
-            let frag = u16::from_be_bytes([pkt[6], pkt[7]]);
-            if ihl < 20 || total < ihl || total > pkt.len() || frag & 0x3fff != 0 {
-                return None;
-            }
-            (pkt[9], &pkt[ihl..total])
-        }
-        6 => {
-            if pkt.len() < 40 {
-                return None;
-            }
-            let end = 40 + usize::from(u16::from_be_bytes([pkt[4], pkt[5]]));
-            (pkt[6], pkt.get(40..end)?)
-        }
-        _ => return None,
-    };
-    match proto {
-        PROTO_IPIP | PROTO_IPV6 => inner(payload, proto),
-        PROTO_UDP => {
-            let port = gue_port?;
-            if payload.len() < 8 || u16::from_be_bytes([payload[2], payload[3]]) != port {
-                return None;
-            }
-            gue(&payload[8..])
-        }
-        _ => None,
+    let end = inner_end(&pkt[..d.end], d.inner)?;
+    if let Some(rc) = d.remote_checksum {
+        let offset = rc.field.checked_sub(rc.start)?;
+        checksum::finish_partial(&mut pkt[d.inner..end], rc.start.into(), offset.into()).ok()?;
     }
+    Some(d.inner..end)
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -253,8 +242,8 @@ pub fn run(args: &DecapArgs, ready: impl FnOnce()) -> Result<DecapStats, String>
         if from.sll_pkttype != libc::PACKET_HOST {
             continue;
         }
-        match decapsulate(&buf[..n as usize], args.gue_port) {
-            Some(inner) => match tun.send(inner) {
+        match decapsulate(&mut buf[..n as usize], args.gue_port) {
+            Some(inner) => match tun.send(&buf[inner]) {
                 Ok(()) => stats.decapsulated += 1,
                 Err(_) => stats.inject_errors += 1,
             },
@@ -274,6 +263,7 @@ mod tests {
             0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, proto, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
         ];
         p[2..4].copy_from_slice(&total.to_be_bytes());
+        ipv4::Packet::new_unchecked(&mut p[..]).fill_checksum();
         p.extend_from_slice(payload);
         p
     }
@@ -286,22 +276,48 @@ mod tests {
         u
     }
 
+    /// GRE around `inner` (IPv4), with a checksum when asked.
+    fn gre(csum: bool, inner: &[u8]) -> Vec<u8> {
+        let mut g = if csum {
+            vec![0x80, 0, 0x08, 0, 0, 0, 0, 0]
+        } else {
+            vec![0, 0, 0x08, 0]
+        };
+        g.extend_from_slice(inner);
+        if csum {
+            let c = checksum::checksum(&g);
+            g[4..6].copy_from_slice(&c.to_be_bytes());
+        }
+        g
+    }
+
+    /// The inner packet `decapsulate` finds, copied out.
+    fn decap(pkt: &[u8], gue_port: Option<u16>) -> Option<Vec<u8>> {
+        let mut b = pkt.to_vec();
+        let r = decapsulate(&mut b, gue_port)?;
+        Some(b[r].to_vec())
+    }
+
     #[test]
     fn ipip_yields_the_inner_packet_without_padding() {
         let inner_pkt = ipv4(17, &udp(53, b"q"));
         let mut outer = ipv4(4, &inner_pkt);
         outer.extend_from_slice(&[0; 6]); // Ethernet padding after the datagram
-        assert_eq!(decapsulate(&outer, None), Some(&inner_pkt[..]));
+        assert_eq!(decap(&outer, None), Some(inner_pkt.clone()));
+        // Padding inside the outer packet, after the inner one, is not passed on.
+        let mut padded = inner_pkt.clone();
+        padded.extend_from_slice(&[0; 4]);
+        assert_eq!(decap(&ipv4(4, &padded), None), Some(inner_pkt));
     }
 
     #[test]
     fn ipv6_in_ipv6() {
-        let mut inner6 = vec![0x60, 0, 0, 0, 0, 0, 17, 64];
+        let mut inner6 = vec![0x60, 0, 0, 0, 0, 0, 59, 64];
         inner6.extend_from_slice(&[0; 32]);
         let mut outer = vec![0x60, 0, 0, 0, 0, 40, 41, 64];
         outer.extend_from_slice(&[0; 32]);
         outer.extend_from_slice(&inner6);
-        assert_eq!(decapsulate(&outer, None), Some(&inner6[..]));
+        assert_eq!(decap(&outer, None), Some(inner6));
     }
 
     #[test]
@@ -310,40 +326,93 @@ mod tests {
         let mut v0 = vec![0x00, 4, 0, 0];
         v0.extend_from_slice(&inner_pkt);
         let outer = ipv4(17, &udp(6080, &v0));
-        assert_eq!(decapsulate(&outer, Some(6080)), Some(&inner_pkt[..]));
+        assert_eq!(decap(&outer, Some(6080)), Some(inner_pkt.clone()));
         // Wrong port, or GUE not enabled: ignored.
-        assert_eq!(decapsulate(&outer, Some(6081)), None);
-        assert_eq!(decapsulate(&outer, None), None);
+        assert_eq!(decap(&outer, Some(6081)), None);
+        assert_eq!(decap(&outer, None), None);
         // Version 0 with one word of optional fields.
         let mut v0opt = vec![0x01, 4, 0, 0, 9, 9, 9, 9];
         v0opt.extend_from_slice(&inner_pkt);
         let outer = ipv4(17, &udp(6080, &v0opt));
-        assert_eq!(decapsulate(&outer, Some(6080)), Some(&inner_pkt[..]));
+        assert_eq!(decap(&outer, Some(6080)), Some(inner_pkt.clone()));
         // Version 1: direct IP.
         let outer = ipv4(17, &udp(6080, &inner_pkt));
-        assert_eq!(decapsulate(&outer, Some(6080)), Some(&inner_pkt[..]));
+        assert_eq!(decap(&outer, Some(6080)), Some(inner_pkt.clone()));
         // Control messages are not data.
         let mut ctl = vec![0x20, 0, 0, 0];
         ctl.extend_from_slice(&inner_pkt);
-        assert_eq!(decapsulate(&ipv4(17, &udp(6080, &ctl)), Some(6080)), None);
+        assert_eq!(decap(&ipv4(17, &udp(6080, &ctl)), Some(6080)), None);
+    }
+
+    #[test]
+    fn gue_udp_checksum_is_verified_unless_zero() {
+        let inner_pkt = ipv4(6, &[0; 20]);
+        let mut g = vec![0x00, 4, 0, 0];
+        g.extend_from_slice(&inner_pkt);
+        let mut outer = ipv4(17, &udp(6080, &g));
+        let pseudo = checksum::pseudo_header_v4(
+            [10, 0, 0, 1].into(),
+            [10, 0, 0, 2].into(),
+            IpProtocol::UDP,
+            (outer.len() - 20) as u16,
+        );
+        udp::Packet::new_unchecked(&mut outer[20..]).fill_checksum(pseudo);
+        assert_eq!(decap(&outer, Some(6080)), Some(inner_pkt.clone()));
+        outer[20 + 6] ^= 0x40;
+        assert_eq!(decap(&outer, Some(6080)), None, "bad UDP checksum");
+    }
+
+    #[test]
+    fn gre_with_and_without_checksum() {
+        let inner_pkt = ipv4(6, &[0; 20]);
+        for csum in [false, true] {
+            let outer = ipv4(47, &gre(csum, &inner_pkt));
+            assert_eq!(decap(&outer, None), Some(inner_pkt.clone()), "csum {csum}");
+        }
+        // IPv6 inside, named by the GRE protocol.
+        let mut inner6 = vec![0x60, 0, 0, 0, 0, 0, 59, 64];
+        inner6.extend_from_slice(&[0; 32]);
+        let mut g = vec![0, 0, 0x86, 0xdd];
+        g.extend_from_slice(&inner6);
+        assert_eq!(decap(&ipv4(47, &g), None), Some(inner6.clone()));
+        // A corrupted checksum, a protocol that is not IP, a version other than 0, an
+        // inner version that is not the announced one: ignored.
+        let mut bad = ipv4(47, &gre(true, &inner_pkt));
+        bad[20 + 8 + 12] ^= 1;
+        assert_eq!(decap(&bad, None), None, "bad GRE checksum");
+        let mut arp = ipv4(47, &gre(false, &inner_pkt));
+        arp[22..24].copy_from_slice(&[0x08, 0x06]);
+        assert_eq!(decap(&arp, None), None, "not IP inside");
+        let mut pptp = ipv4(47, &gre(false, &inner_pkt));
+        pptp[21] = 1;
+        assert_eq!(decap(&pptp, None), None, "GRE version 1");
+        let mut g6 = vec![0, 0, 0x86, 0xdd];
+        g6.extend_from_slice(&inner_pkt);
+        assert_eq!(decap(&ipv4(47, &g6), None), None, "IPv4 announced as IPv6");
     }
 
     #[test]
     fn malformed_and_foreign_packets_are_ignored() {
         let inner_pkt = ipv4(17, &udp(53, b"q"));
-        let good = ipv4(4, &inner_pkt);
-        for cut in 0..good.len() {
-            assert_eq!(decapsulate(&good[..cut], None), None, "cut at {cut}");
+        for good in [ipv4(4, &inner_pkt), ipv4(47, &gre(true, &inner_pkt))] {
+            for cut in 0..good.len() {
+                assert_eq!(decap(&good[..cut], None), None, "cut at {cut}");
+            }
         }
         // Not a tunnel.
-        assert_eq!(decapsulate(&ipv4(6, &[0; 20]), None), None);
+        assert_eq!(decap(&ipv4(6, &[0; 20]), None), None);
         // Inner version does not match the protocol.
-        assert_eq!(decapsulate(&ipv4(41, &inner_pkt), None), None);
+        assert_eq!(decap(&ipv4(41, &inner_pkt), None), None);
         // A fragment.
-        let mut frag = good.clone();
+        let mut frag = ipv4(4, &inner_pkt);
         frag[6] = 0x20;
-        assert_eq!(decapsulate(&frag, None), None);
-        assert_eq!(decapsulate(&[], None), None);
-        assert_eq!(decapsulate(&[0xff; 64], Some(1)), None);
+        ipv4::Packet::new_unchecked(&mut frag[..]).fill_checksum();
+        assert_eq!(decap(&frag, None), None);
+        // A corrupted outer IPv4 header.
+        let mut bad = ipv4(4, &inner_pkt);
+        bad[8] ^= 1;
+        assert_eq!(decap(&bad, None), None, "bad header checksum");
+        assert_eq!(decap(&[], None), None);
+        assert_eq!(decap(&[0xff; 64], Some(1)), None);
     }
 }

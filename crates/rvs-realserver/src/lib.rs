@@ -1,5 +1,6 @@
 //! rvs-realserver: prepares a host to be an LVS real server for DR or TUN, and
-//! decapsulates IPIP/GUE in user space where the kernel has no `ipip` module.
+//! decapsulates IPIP/GRE/GUE in user space where the kernel has no tunnel modules
+//! (`ipip`, `ip_gre`, `fou`).
 //!
 //! `setup` does what the classic real-server script does (VIP on `lo` as a host
 //! address, `arp_ignore=1` and `arp_announce=2` on `lo` and `all`, for TUN the
