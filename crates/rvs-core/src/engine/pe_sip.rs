@@ -212,7 +212,8 @@ impl Worker {
     ///
     /// `None` when this does not apply (the caller goes on as before: the packet is
     /// not IPVS's). It does not apply to firewall-mark services, services on port 0,
-    /// a persistent service's datagram without a Call-ID, or when the client already
+    /// a persistent service's datagram without a Call-ID or without room for its
+    /// template, or when the client already
     /// has a connection to the service through another real server.
     ///
     /// To be called by the worker for a packet not addressed to a virtual address
@@ -267,7 +268,8 @@ impl Worker {
                     persistence: p,
                     fwmark: 0,
                 };
-                self.sip_template(&sk, svc, now, Want::Dest(dest))?.1
+                // No template (no room): the kernel creates no connection either.
+                Some(self.sip_template(&sk, svc, now, Want::Dest(dest))?.1?)
             }
         };
         dest.rt.stats.conn(self.index);
