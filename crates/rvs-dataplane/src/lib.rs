@@ -7,11 +7,14 @@
 //! batches. [`Steering`] hides the claimed packets from the kernel.
 //!
 //! Choices, and why:
-//! - Receive: one TPACKET_V3 ring per (worker, interface), bound with `ETH_P_ALL`
+//! - Receive: one TPACKET_V2 ring per (worker, interface), bound with `ETH_P_ALL`
 //!   (taps run before the netdev ingress hook, so steering's drop rule does not hide
 //!   frames from us) and `PACKET_IGNORE_OUTGOING` (also on the fanout group, which
 //!   replaces the socket's own hook). Workers share an interface through a hash
-//!   fanout group.
+//!   fanout group. V2 hands each frame over as soon as it is written; V3 (still
+//!   available, `RingConfig::frame_size = 0`) holds frames until a block retires,
+//!   at least a millisecond, which capped request-response traffic. Frames larger
+//!   than a V2 slot (super-frames) come whole through the socket queue.
 //! - Frames are copied out of the ring into the worker's own slots, behind
 //!   `headroom` bytes, so the engine rewrites and encapsulates in place and ring
 //!   blocks go back to the kernel at once.

@@ -1,4 +1,4 @@
-//! AF_PACKET backend: one TPACKET_V3 receive ring per owned interface and worker
+//! AF_PACKET backend: one TPACKET_V2 receive ring per owned interface and worker
 //! (workers of an interface share it through a hash fanout group), and one send
 //! socket per worker that transmits batches with `sendmmsg` (plus one with
 //! virtio-net headers for TCP super-frames the kernel segments).

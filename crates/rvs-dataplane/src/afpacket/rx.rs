@@ -1,8 +1,13 @@
-//! A TPACKET_V3 receive ring.
+//! A packet receive ring, TPACKET_V2 (the default) or TPACKET_V3.
 //!
-//! The kernel fills blocks of variable-length frames and hands a whole block to user
-//! space when it is full or `retire_timeout` has passed; we walk its frames and give
-//! the block back. Deep rings (tens of thousands of frames) absorb bursts.
+//! V2: fixed-size frame slots, each handed to user space as soon as it is written,
+//! with a wake-up per frame. A frame larger than its slot (a GSO super-frame) is
+//! queued whole on the socket (`PACKET_COPY_THRESH`) and read with `recvmsg`.
+//!
+//! V3: the kernel packs variable-length frames into blocks and hands a whole block
+//! to user space when it is full or `retire_timeout` has passed. Memory-efficient,
+//! but every frame may wait up to the timeout (a millisecond at least) before user
+//! space sees it: at request-response rates that latency bounds throughput.
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -11,6 +16,9 @@ use std::sync::atomic::{fence, Ordering};
 use super::sys;
 use crate::gso::{Gso, GsoKind};
 use crate::io::RxMeta;
+
+#[path = "rx_v2.rs"]
+mod v2;
 
 /// Geometry of a receive ring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,16 +32,21 @@ pub struct RingConfig {
     /// Ask for a virtio-net header before each frame: it tells GSO super-frames
     /// (and their segment size) apart, so they can be cut instead of dropped.
     pub vnet_hdr: bool,
+    /// Bytes per frame slot of a TPACKET_V2 ring (a multiple of 16 that divides
+    /// `block_size`); 0 asks for a TPACKET_V3 ring instead.
+    pub frame_size: u32,
 }
 
 impl Default for RingConfig {
-    /// 16 blocks of 1 MiB: about 100 000 small frames or 7 000 full-size ones.
+    /// TPACKET_V2, 16 blocks of 1 MiB in 2 KiB slots: 8192 frames of up to 1972
+    /// bytes (larger ones go through the socket queue).
     fn default() -> Self {
         RingConfig {
             block_size: 1 << 20,
             block_count: 16,
             retire_timeout_ms: 1,
             vnet_hdr: true,
+            frame_size: 2048,
         }
     }
 }
@@ -64,7 +77,7 @@ fn parse_vnet(h: &[u8; VNET_HDR_LEN]) -> (Option<Gso>, bool, bool) {
 /// size; it only requires block_size / frame_size * block_count == frame count).
 const NOMINAL_FRAME: u32 = 2048;
 
-/// A mapped TPACKET_V3 ring bound to one interface.
+/// A mapped ring bound to one interface.
 #[derive(Debug)]
 pub struct RxRing {
     fd: OwnedFd,
@@ -80,6 +93,8 @@ pub struct RxRing {
     left: u32,
     /// Offset in `block` of the next frame.
     offset: usize,
+    /// TPACKET_V2 state (`None`: a V3 ring).
+    v2: Option<v2::Slots>,
 }
 
 // SAFETY: the mapping is owned by this value alone (no other alias exists in the
@@ -105,28 +120,44 @@ impl RxRing {
         }
         // Protocol 0: the socket receives nothing until bound below, after the ring
         // exists.
+        let v2 = cfg.frame_size != 0;
+        if v2 && (cfg.frame_size % 16 != 0 || cfg.block_size % cfg.frame_size != 0) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "ring frame size must be a multiple of 16 dividing the block size",
+            ));
+        }
         let fd = sys::packet_socket(0)?;
+        let version = if v2 {
+            libc::tpacket_versions::TPACKET_V2
+        } else {
+            libc::tpacket_versions::TPACKET_V3
+        };
         sys::set_opt(
             &fd,
             libc::SOL_PACKET,
             libc::PACKET_VERSION,
-            &(libc::tpacket_versions::TPACKET_V3 as i32),
+            &(version as i32),
         )?;
         if cfg.vnet_hdr {
             sys::set_opt(&fd, libc::SOL_PACKET, PACKET_VNET_HDR, &1i32)?;
         }
         // Our own transmissions must not come back as received frames.
         sys::set_opt(&fd, libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, &1i32)?;
-        let req = libc::tpacket_req3 {
-            tp_block_size: cfg.block_size,
-            tp_block_nr: cfg.block_count,
-            tp_frame_size: NOMINAL_FRAME,
-            tp_frame_nr: cfg.block_size / NOMINAL_FRAME * cfg.block_count,
-            tp_retire_blk_tov: cfg.retire_timeout_ms,
-            tp_sizeof_priv: 0,
-            tp_feature_req_word: 0,
-        };
-        sys::set_opt(&fd, libc::SOL_PACKET, libc::PACKET_RX_RING, &req)?;
+        if v2 {
+            v2::setup(&fd, cfg)?;
+        } else {
+            let req = libc::tpacket_req3 {
+                tp_block_size: cfg.block_size,
+                tp_block_nr: cfg.block_count,
+                tp_frame_size: NOMINAL_FRAME,
+                tp_frame_nr: cfg.block_size / NOMINAL_FRAME * cfg.block_count,
+                tp_retire_blk_tov: cfg.retire_timeout_ms,
+                tp_sizeof_priv: 0,
+                tp_feature_req_word: 0,
+            };
+            sys::set_opt(&fd, libc::SOL_PACKET, libc::PACKET_RX_RING, &req)?;
+        }
         let map_len = cfg.block_size as usize * cfg.block_count as usize;
         // SAFETY: mapping the ring the kernel just allocated for this socket, with
         // the exact size requested; the result is checked.
@@ -154,6 +185,7 @@ impl RxRing {
             block: 0,
             left: 0,
             offset: 0,
+            v2: v2.then(|| v2::Slots::new(cfg)),
         };
         // ETH_P_ALL: a socket bound to ETH_P_IP is served after the netdev ingress
         // hook and would miss the frames steering drops.
@@ -220,6 +252,9 @@ impl RxRing {
 
     /// Give up to `max` frames to `sink`; returns how many.
     pub fn receive(&mut self, max: usize, sink: &mut dyn FnMut(&[u8], RxMeta) -> bool) -> usize {
+        if self.v2.is_some() {
+            return self.receive_v2(max, sink);
+        }
         let mut got = 0;
         while got < max {
             if self.left == 0 {
@@ -310,13 +345,18 @@ impl RxRing {
                     VNET_HDR_LEN,
                 );
             }
-            let (gso, needs_csum, valid) = parse_vnet(&vnet);
-            meta.gso = gso;
-            meta.csum_partial |= needs_csum;
-            meta.csum_valid |= valid;
+            apply_vnet(&mut meta, &vnet);
         }
         Some((data, meta, hdr.tp_next_offset as usize))
     }
+}
+
+/// Fold what a virtio-net header says into `meta`.
+fn apply_vnet(meta: &mut RxMeta, vnet: &[u8; VNET_HDR_LEN]) {
+    let (gso, needs_csum, valid) = parse_vnet(vnet);
+    meta.gso = gso;
+    meta.csum_partial |= needs_csum;
+    meta.csum_valid |= valid;
 }
 
 impl Drop for RxRing {
