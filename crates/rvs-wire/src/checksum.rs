@@ -24,28 +24,52 @@ pub fn add(a: u32, b: u32) -> u32 {
 }
 
 /// The sum of `data` as big-endian 16-bit words; an odd last byte is padded with zero.
+#[inline]
 pub fn sum(data: &[u8]) -> u32 {
-    // A u64 accumulator cannot overflow for any slice that fits in memory.
+    // One's-complement sums do not depend on byte order (RFC 1071 §2(B)): add the data
+    // in native order (`sum_ne`), fold, and read the folded 16 bits as big-endian.
+    let folded = fold_u64(sum_ne(data));
+    u32::from(u16::from_be_bytes(folded.to_ne_bytes()))
+}
+
+/// The one's-complement sum of `data` as native-order 16-bit words (an odd last byte
+/// padded with zero after it), unfolded: add several, then [`fold_u64`]. Cannot
+/// overflow for any slice that fits in memory (32-bit halves into 64 bits).
+#[inline]
+pub fn sum_ne(data: &[u8]) -> u64 {
     let mut acc: u64 = 0;
     let mut words = data.chunks_exact(8);
     for w in &mut words {
-        acc += u64::from(u16::from_be_bytes([w[0], w[1]]))
-            + u64::from(u16::from_be_bytes([w[2], w[3]]))
-            + u64::from(u16::from_be_bytes([w[4], w[5]]))
-            + u64::from(u16::from_be_bytes([w[6], w[7]]));
+        let mut b = [0u8; 8];
+        b.copy_from_slice(w);
+        let x = u64::from_ne_bytes(b);
+        acc += (x & 0xffff_ffff) + (x >> 32);
     }
-    let rest = words.remainder();
-    let mut pairs = rest.chunks_exact(2);
-    for w in &mut pairs {
-        acc += u64::from(u16::from_be_bytes([w[0], w[1]]));
+    // The tail in fixed-size steps (no variable-length copy).
+    let mut rest = words.remainder();
+    if let [a, b, c, d, tail @ ..] = rest {
+        acc += u64::from(u32::from_ne_bytes([*a, *b, *c, *d]));
+        rest = tail;
     }
-    if let [last] = pairs.remainder() {
-        acc += u64::from(*last) << 8;
+    if let [a, b, tail @ ..] = rest {
+        acc += u64::from(u16::from_ne_bytes([*a, *b]));
+        rest = tail;
     }
-    while acc >> 32 != 0 {
-        acc = (acc & 0xffff_ffff) + (acc >> 32);
+    if let [a] = rest {
+        acc += u64::from(u16::from_ne_bytes([*a, 0]));
     }
-    acc as u32
+    acc
+}
+
+/// Fold a 64-bit one's-complement accumulator (of [`sum_ne`]) to 16 bits, still in
+/// native order.
+#[inline]
+pub fn fold_u64(acc: u64) -> u16 {
+    let s = (acc & 0xffff_ffff) + (acc >> 32);
+    let s = (s & 0xffff_ffff) + (s >> 32);
+    let s = (s & 0xffff) + (s >> 16);
+    let s = (s & 0xffff) + (s >> 16);
+    ((s & 0xffff) + (s >> 16)) as u16
 }
 
 /// Fold a sum to 16 bits (not complemented).

@@ -55,6 +55,6 @@ pub use state::{
     PacketEvent, TimeoutTable, Transition,
 };
 pub use table::{
-    ConfigError, ConnTable, ConnTableConfig, ConnView, ExpiryHook, InsertError, SyncOutcome,
-    TableCounters, MAX_SHARDS, RECLAIM_SCAN,
+    ConfigError, ConnTable, ConnTableConfig, ConnView, ExpiryHook, FastTicket, InsertError,
+    SyncOutcome, TableCounters, MAX_SHARDS, RECLAIM_SCAN,
 };

@@ -234,3 +234,52 @@ pub fn apply_with(
         activity,
     }
 }
+
+/// Whether a packet of direction `dir` that carries none of SYN, FIN or RST (TCP), or
+/// any UDP datagram, leaves an entry in `state` exactly as it is, whichever TCP tables
+/// are in force: same state, same activity accounting, NOOUTPUT unchanged. Such packets
+/// only restart the timer, which is what lets a worker forward them without the table
+/// lock (see the table's `hot` module). SCTP and templates are never steady.
+pub fn steady(state: ConnState, no_output: bool, inactive: bool, dir: Direction) -> bool {
+    let ack = PacketEvent::Tcp(TcpFlags::ACK);
+    match state {
+        ConnState::Udp => true,
+        ConnState::Tcp(_) => [false, true].into_iter().all(|secure| {
+            let t = apply_with(secure, state, no_output, inactive, dir, ack);
+            t.to == t.from && t.activity.is_none() && !t.cleared_no_output
+        }),
+        ConnState::Sctp(_) | ConnState::Template => false,
+    }
+}
+
+#[cfg(test)]
+mod steady_tests {
+    use super::*;
+
+    #[test]
+    fn only_established_tcp_and_udp_are_steady() {
+        let es = ConnState::Tcp(TcpState::Established);
+        assert!(steady(es, false, false, Direction::In));
+        assert!(steady(es, false, false, Direction::Out));
+        // DR/TUN entries never see a reply: INPUT-ONLY table, still steady inbound.
+        assert!(steady(es, true, false, Direction::In));
+        // The first reply clears NOOUTPUT: that is a change.
+        assert!(!steady(es, true, false, Direction::Out));
+        // An ACK moves these on: the locked path must see it.
+        for s in [TcpState::None, TcpState::SynRecv, TcpState::LastAck] {
+            assert!(
+                !steady(ConnState::Tcp(s), false, false, Direction::In),
+                "{s:?}"
+            );
+        }
+        assert!(steady(ConnState::Udp, true, true, Direction::In));
+        assert!(steady(ConnState::Udp, true, true, Direction::Out));
+        assert!(!steady(ConnState::Template, false, false, Direction::In));
+        assert!(!steady(
+            ConnState::Sctp(SctpState::Established),
+            false,
+            false,
+            Direction::In
+        ));
+    }
+}

@@ -15,6 +15,7 @@ mod registry;
 mod runtime;
 
 pub use config::{EngineConfig, FullNatPool, Sysctls};
+mod flow_cache;
 mod fullnat;
 mod icmp;
 mod mtu;

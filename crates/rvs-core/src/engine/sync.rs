@@ -61,13 +61,15 @@ impl SyncQueue {
     }
 }
 
+use super::config::Sysctls;
+use super::flow_cache::SyncCounter;
 use super::worker::Worker;
 use super::Engine;
 use crate::conn::sctp::SctpState;
 use crate::conn::tcp::TcpState;
 use crate::conn::{
-    Conn, ConnFlags, ConnId, ConnState, Endpoint, InKey, InsertError, NewConn, SyncedState,
-    Transition,
+    Conn, ConnFlags, ConnId, ConnState, ConnView, Endpoint, InKey, InsertError, NewConn,
+    SyncedState, Transition,
 };
 use crate::model::ForwardMethod;
 use crate::time::Instant;
@@ -137,6 +139,30 @@ fn sync_state(s: ConnState) -> (bool, bool) {
     }
 }
 
+/// The periodic rule: the input packet count that makes a connection due.
+#[inline]
+pub(crate) fn periodic_due(s: &Sysctls, pkts: u16) -> bool {
+    let pkts = u32::from(pkts);
+    if s.sync_period > 0 {
+        pkts % s.sync_period == s.sync_threshold
+    } else {
+        pkts == s.sync_threshold
+    }
+}
+
+/// Where the flow cache counts the inbound packets of `c` for [`maybe_queue`]'s rule
+/// (`None` for connections never synced).
+pub(crate) fn counter_of(c: &ConnView<'_>) -> Option<SyncCounter> {
+    let flags = c.flags();
+    if flags.has(ConnFlags::ONE_PACKET) || flags.0 & ConnFlags::FWD_MASK == ConnFlags::FULLNAT {
+        return None;
+    }
+    Some(SyncCounter {
+        slot: count_slot(c.id()) as u16,
+        syncable: sync_state(c.state()).0,
+    })
+}
+
 /// The master's rule after an input packet of `conn`: queue it when its state just
 /// changed into a closing state, or when its input packet count modulo
 /// `sync_period` equals `sync_threshold` ("3 50"). Packet counts are kept per worker
@@ -156,15 +182,7 @@ pub(crate) fn maybe_queue(w: &Worker, conn: &Conn, t: &Transition, _now: Instant
     if !ok {
         return;
     }
-    let s = w.sh.cfg.sysctls;
-    let pkts = u32::from(pkts);
-    let due = if forcing && t.from != t.to {
-        true
-    } else if s.sync_period > 0 {
-        pkts % s.sync_period == s.sync_threshold
-    } else {
-        pkts == s.sync_threshold
-    };
+    let due = (forcing && t.from != t.to) || periodic_due(&w.sh.cfg.sysctls, pkts);
     if !due {
         return;
     }

@@ -1,16 +1,21 @@
 //! The per-packet path of one data-plane worker.
 
+use super::flow_cache::{FlowCache, FlowFill, FlowRoute, TCP_STATE_FLAGS};
 use super::registry::{Registry, Service};
 use super::{xmit, Shared};
 use crate::conn::reuse::{self, ReuseDecision, ReusePolicy};
 use crate::conn::sctp::SctpEvent;
 use crate::conn::tcp::TcpFlags;
-use crate::conn::{Conn, ConnId, ConnView, Endpoint, InKey, OutKey, PacketEvent, Transition};
+use crate::conn::{
+    Conn, ConnId, ConnView, Direction, Endpoint, InKey, OutKey, PacketEvent, Transition,
+};
 use crate::model::Protocol;
 use crate::time::Instant;
 use crate::verdict::{DropReason, Frame, Verdict};
 use core::cell::Cell;
+use core::hash::BuildHasher;
 use core::sync::atomic::Ordering;
+use rvs_wire::flow::FlowPacket;
 use rvs_wire::packet::{parse_frame, Fragment, IpInfo, Transport};
 use std::sync::Arc;
 
@@ -112,23 +117,40 @@ pub struct Worker {
     generation: u64,
     /// Approximate input packet counts per connection, for the sync threshold.
     pub(crate) pkt_counts: Box<[Cell<u16>]>,
+    cache: FlowCache,
+    /// What the locked path offers the cache for the packet being processed.
+    pending: Cell<Option<FlowFill>>,
+    /// Packets the flow cache forwarded (or dropped) without the locked path.
+    cache_hits: u64,
 }
 
 impl Worker {
     pub(crate) fn new(sh: Arc<Shared>, index: usize) -> Worker {
         let generation = sh.generation.load(Ordering::Acquire);
         let reg = sh.registry.load_full();
+        // A key of its own, unknown outside: flows cannot be chosen to collide.
+        let seed = std::collections::hash_map::RandomState::new().hash_one(index);
+        let cache = FlowCache::new(sh.cfg.flow_cache, seed);
         Worker {
             sh,
             index,
             reg,
             generation,
             pkt_counts: (0..super::sync::PKT_SLOTS).map(|_| Cell::new(0)).collect(),
+            cache,
+            pending: Cell::new(None),
+            cache_hits: 0,
         }
     }
 
     pub fn index(&self) -> usize {
         self.index
+    }
+
+    /// Packets decided by the flow cache's fast path so far (the rest took the
+    /// locked path).
+    pub fn flow_cache_hits(&self) -> u64 {
+        self.cache_hits
     }
 
     /// Pick up a newly published configuration (one relaxed load when none is).
@@ -137,6 +159,8 @@ impl Worker {
         if g != self.generation {
             self.reg = self.sh.registry.load_full();
             self.generation = g;
+            // Real servers, tunnel parameters or timeouts may have changed.
+            self.cache.clear();
         }
     }
 
@@ -150,6 +174,29 @@ impl Worker {
     /// (`rvs_wire::checksum::finish_partial`).
     pub fn process(&mut self, frame: &mut Frame<'_>, now: Instant) -> Verdict {
         self.refresh();
+        let lean = if self.cache.enabled() {
+            rvs_wire::flow::parse(frame.bytes())
+        } else {
+            None
+        };
+        if let Some(fp) = &lean {
+            if fp.tcp_flags & TCP_STATE_FLAGS == 0 {
+                if let Some(v) = self.fast(frame, fp, now) {
+                    self.cache_hits += 1;
+                    return v;
+                }
+            }
+        }
+        let v = self.locked_path(frame, now);
+        if let (Some(fill), Some(fp)) = (self.pending.take(), lean) {
+            self.cache.insert(fp.tuple, fill);
+        }
+        v
+    }
+
+    /// Everything but the flow cache's hits: the full parse, the table under its
+    /// shard's lock, scheduling.
+    fn locked_path(&mut self, frame: &mut Frame<'_>, now: Instant) -> Verdict {
         let info = match parse_frame(frame.bytes()) {
             Ok(i) => i,
             // Not IP (ARP, LLDP...): the kernel's business.
@@ -176,6 +223,83 @@ impl Worker {
             return self.icmp_error(frame, ip, &q, now);
         }
         Verdict::Pass
+    }
+
+    /// The flow cache's fast path (see `flow_cache.rs`): `None` sends the packet down
+    /// the locked path, untouched.
+    #[inline]
+    fn fast(&mut self, frame: &mut Frame<'_>, fp: &FlowPacket, now: Instant) -> Option<Verdict> {
+        let key = &fp.tuple;
+        // Borrowed, not copied: a hit reads a few of its fields.
+        let Some(flow) = self.cache.get(key) else {
+            return None;
+        };
+        // The sync master counts inbound packets; the one that makes the connection
+        // due is left to the locked path, which counts it and queues the connection.
+        let mut count = None;
+        if let Some(sync) = flow.sync {
+            if self.sh.sync_master.load(Ordering::Relaxed) {
+                let cell = self.pkt_counts.get(usize::from(sync.slot))?;
+                let pkts = cell.get().wrapping_add(1);
+                if sync.syncable && super::sync::periodic_due(&self.sh.cfg.sysctls, pkts) {
+                    return None;
+                }
+                count = Some((cell, pkts));
+            }
+        }
+        if !self.sh.conns.fast_touch(&flow.ticket, now) {
+            self.cache.remove(key);
+            return None;
+        }
+        let bytes = fp.ip_len() as u64;
+        match &flow.route {
+            FlowRoute::In(route) => {
+                // A real server gone: the locked path decides (expire_nodest_conn).
+                let (svc, dest) = self.reg.dest(flow.dest_id)?;
+                let sent = xmit::fast_inbound(&self.sh.cfg, frame, fp, route, dest.config.method);
+                if let (Verdict::Forward(_), true) = (sent.verdict, sent.to_dest) {
+                    dest.rt.stats.inbound(self.index, bytes);
+                    svc.rt.stats.inbound(self.index, bytes);
+                    // Counted as the locked path counts: forwarded packets only.
+                    if let Some((cell, pkts)) = count {
+                        cell.set(pkts);
+                    }
+                }
+                Some(sent.verdict)
+            }
+            FlowRoute::Out(route) => {
+                let v = xmit::fast_outbound(frame, fp, route);
+                if let Verdict::Forward(_) = v {
+                    if let Some((svc, dest)) = self.reg.dest(flow.dest_id) {
+                        dest.rt.stats.outbound(self.index, bytes);
+                        svc.rt.stats.outbound(self.index, bytes);
+                    }
+                }
+                Some(v)
+            }
+        }
+    }
+
+    /// Offer the cache what it needs to forward the next packets of `c` in `dir`
+    /// without the lock, if such packets leave the entry as it is.
+    #[inline]
+    fn offer(&self, c: &ConnView<'_>, dir: Direction, route: FlowRoute) {
+        if !self.cache.enabled() {
+            return;
+        }
+        let Some(ticket) = c.fast_ticket(dir) else {
+            return;
+        };
+        let sync = match dir {
+            Direction::In => super::sync::counter_of(c),
+            Direction::Out => None,
+        };
+        self.pending.set(Some(FlowFill {
+            ticket,
+            dest_id: c.dest_id(),
+            route,
+            sync,
+        }));
     }
 
     fn transport(&mut self, frame: &mut Frame<'_>, ip: &IpInfo, l4: &L4, now: Instant) -> Verdict {
@@ -316,7 +440,16 @@ impl Worker {
         c: &ConnView<'_>,
         t: &Transition,
     ) -> AfterIn {
-        match self.send_in(frame, ip, c.dest_id(), &xmit::InRoute::of_view(c)) {
+        let route = xmit::InRoute::of_view(c);
+        let sent = self.send_in(frame, ip, c.dest_id(), &route);
+        if let Some(xmit::Sent {
+            verdict: Verdict::Forward(_),
+            to_dest: true,
+        }) = sent
+        {
+            self.offer(c, Direction::In, FlowRoute::In(route));
+        }
+        match sent {
             None => AfterIn::DestGone(c.id()),
             Some(xmit::Sent {
                 verdict: v @ Verdict::Forward(_),
@@ -367,10 +500,27 @@ impl Worker {
     /// under its shard's lock.
     #[inline]
     fn forward_out(&self, frame: &mut Frame<'_>, ip: &IpInfo, c: &ConnView<'_>) -> Verdict {
-        let v = xmit::outbound(&self.sh.cfg, frame, ip, &xmit::OutRoute::of_view(c));
+        let route = xmit::OutRoute::of_view(c);
+        let v = self.send_out(frame, ip, c.dest_id(), &route);
+        if let Verdict::Forward(_) = v {
+            self.offer(c, Direction::Out, FlowRoute::Out(route));
+        }
+        v
+    }
+
+    /// Rewrite and count a real server → client reply of a connection to `dest_id`.
+    #[inline]
+    fn send_out(
+        &self,
+        frame: &mut Frame<'_>,
+        ip: &IpInfo,
+        dest_id: u32,
+        route: &xmit::OutRoute,
+    ) -> Verdict {
+        let v = xmit::outbound(&self.sh.cfg, frame, ip, route);
         if let Verdict::Forward(_) = v {
             let bytes = ip.len() as u64;
-            if let Some((svc, dest)) = self.reg.dest(c.dest_id()) {
+            if let Some((svc, dest)) = self.reg.dest(dest_id) {
                 dest.rt.stats.outbound(self.index, bytes);
                 svc.rt.stats.outbound(self.index, bytes);
             }

@@ -6,6 +6,7 @@ use super::{mtu, tunnel};
 use crate::conn::{Conn, ConnFlags, ConnView, Endpoint};
 use crate::model::ForwardMethod;
 use crate::verdict::{DropReason, Egress, Frame, Verdict};
+use rvs_wire::flow::{self, FlowPacket};
 use rvs_wire::packet::IpInfo;
 use rvs_wire::rewrite::{rewrite, NatRewrite};
 use rvs_wire::{ipv4, ipv6, packet};
@@ -228,5 +229,77 @@ pub(crate) fn outbound(
     match rewrite(frame.bytes_mut(), ip, &rw) {
         Ok(()) => forward(conn.client.addr, false),
         Err(_) => Verdict::Drop(DropReason::Malformed),
+    }
+}
+
+/// [`inbound`] for a packet the flow cache forwards: the same decisions and the same
+/// bytes, on the lean view of the packet.
+#[inline]
+pub(crate) fn fast_inbound(
+    cfg: &EngineConfig,
+    frame: &mut Frame<'_>,
+    fp: &FlowPacket,
+    conn: &InRoute,
+    method: ForwardMethod,
+) -> Sent {
+    let rip = conn.dest.addr;
+    let verdict = match conn.flags.0 & ConnFlags::FWD_MASK {
+        ConnFlags::TUNNEL => {
+            let ip = fp.ip_info(frame.bytes());
+            return tunnel_in(cfg, frame, &ip, conn, method);
+        }
+        ConnFlags::DROUTE => {
+            if frame.checksum_verified() || flow::header_ok(frame.bytes(), fp) {
+                forward(rip, true)
+            } else {
+                Verdict::Drop(DropReason::BadChecksum)
+            }
+        }
+        fwd @ (ConnFlags::MASQ | ConnFlags::FULLNAT) => {
+            let src = match (fwd, conn.local) {
+                (ConnFlags::MASQ, _) => None,
+                (_, Some(l)) => Some((l.addr, l.port)),
+                (_, None) => {
+                    return Sent {
+                        verdict: Verdict::Drop(DropReason::NoConnection),
+                        to_dest: true,
+                    }
+                }
+            };
+            if !frame.checksum_verified() && !flow::checksums_ok(frame.bytes(), fp) {
+                Verdict::Drop(DropReason::BadChecksum)
+            } else if flow::rewrite(frame.bytes_mut(), fp, src, Some((rip, conn.dest.port))) {
+                forward(rip, false)
+            } else {
+                Verdict::Drop(DropReason::Malformed)
+            }
+        }
+        _ => Verdict::Pass,
+    };
+    Sent {
+        verdict,
+        to_dest: true,
+    }
+}
+
+/// [`outbound`] for a reply the flow cache forwards.
+#[inline]
+pub(crate) fn fast_outbound(frame: &mut Frame<'_>, fp: &FlowPacket, conn: &OutRoute) -> Verdict {
+    let fwd = conn.flags.0 & ConnFlags::FWD_MASK;
+    if fwd != ConnFlags::MASQ && fwd != ConnFlags::FULLNAT {
+        return Verdict::Pass;
+    }
+    if !frame.checksum_verified() && !flow::checksums_ok(frame.bytes(), fp) {
+        return Verdict::Drop(DropReason::BadChecksum);
+    }
+    if !flow::decrement_ttl(frame.bytes_mut(), fp) {
+        return Verdict::Pass;
+    }
+    let virt = Some((conn.virt.addr, conn.virt.port));
+    let client = (fwd == ConnFlags::FULLNAT).then_some((conn.client.addr, conn.client.port));
+    if flow::rewrite(frame.bytes_mut(), fp, virt, client) {
+        forward(conn.client.addr, false)
+    } else {
+        Verdict::Drop(DropReason::Malformed)
     }
 }

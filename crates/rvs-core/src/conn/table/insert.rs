@@ -126,7 +126,9 @@ impl ConnTable {
                 if let Some(cnt) = &e.counters {
                     cnt.bind(e.load_kind());
                 }
-                let conn = e.to_conn(self.id_of(shard, local, gen));
+                let hot = self.hot(shard, local);
+                hot.reset(e.steady_bits());
+                let conn = e.to_conn(self.id_of(shard, local, gen), hot);
                 let hin = self.hasher.hash_one(kin);
                 let hout = replies.then(|| self.hasher.hash_one(e.out_key()));
                 // Cannot fail: a shard holds at most `per_shard` entries of two keys each.

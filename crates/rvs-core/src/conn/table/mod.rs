@@ -30,6 +30,7 @@
 //! in the kernel.
 
 mod config;
+mod hot;
 mod index;
 mod insert;
 mod packet;
@@ -39,6 +40,7 @@ mod sync;
 mod view;
 mod walk;
 
+pub use hot::FastTicket;
 pub use sync::SyncOutcome;
 pub use view::ConnView;
 
@@ -64,6 +66,7 @@ use core::fmt;
 use core::hash::BuildHasher;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use hashbrown::DefaultHashBuilder;
+use hot::HotSlot;
 use index::BucketIndex;
 use std::sync::Mutex;
 
@@ -130,6 +133,7 @@ impl ConnTable {
                     expired: 0,
                     refused_full: 0,
                 }),
+                hot: (0..per_shard).map(|_| HotSlot::default()).collect(),
             })
             .collect();
         Ok(ConnTable {
@@ -205,7 +209,7 @@ impl ConnTable {
         let (shard, local) = self.split(id);
         let inner = self.lock(shard);
         let e = inner.slab.get(local as usize)?;
-        (e.live & LIVE != 0 && e.gen == id.gen).then(|| e.to_conn(id))
+        (e.live & LIVE != 0 && e.gen == id.gen).then(|| e.to_conn(id, self.hot(shard, local)))
     }
 
     /// The kernel's `ip_vs_conn_expire_now`: remove the entry at once, unless it still

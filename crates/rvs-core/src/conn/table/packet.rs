@@ -38,7 +38,7 @@ impl ConnTable {
                         None
                     } else {
                         let e = &inner.slab[local as usize];
-                        Some(e.to_conn(self.id_of(shard, local, e.gen)))
+                        Some(e.to_conn(self.id_of(shard, local, e.gen), self.hot(shard, local)))
                     }
                 }
                 None => None,
@@ -165,6 +165,7 @@ impl ConnTable {
             match find(self, &inner) {
                 Some(local) if !self.expire_if_due(&mut inner, shard, local, now, &mut unlinks) => {
                     let e = &mut inner.slab[local as usize];
+                    let before = (e.state, e.flags, e.timeout_ms);
                     let t = state::apply_with(
                         self.secure_tcp.load(Ordering::Relaxed),
                         e.state(),
@@ -193,9 +194,18 @@ impl ConnTable {
                         e.timeout_ms = self.timeouts.millis(t.to);
                     }
                     e.expires = now.as_millis().saturating_add(e.timeout_ms as u64);
+                    let hot = self.hot(shard, local);
+                    // Only a change voids the tickets (publishing on every packet would
+                    // void, in turn, the ticket of the other direction's worker).
+                    if (e.state, e.flags, e.timeout_ms) != before {
+                        hot.publish(e.steady_bits());
+                    }
                     let view = ConnView {
                         e,
                         id: self.id_of(shard, local, e.gen),
+                        hot,
+                        shard: shard as u32,
+                        local,
                     };
                     // `ip_vs_control_assure_ct`: a controlled connection that becomes
                     // established marks its template ASSURED (after the lock is
@@ -225,5 +235,19 @@ impl ConnTable {
             });
         }
         Some(r)
+    }
+}
+
+impl ConnTable {
+    /// The lock-free fast path: if the entry of `ticket` is unchanged since the ticket
+    /// was taken (see [`ConnView::fast_ticket`]) and has not expired, restart its timer
+    /// as a packet that changes nothing else would, and return true. On false the
+    /// packet must take the locked path.
+    #[inline]
+    pub fn fast_touch(&self, ticket: &FastTicket, now: Instant) -> bool {
+        self.shards
+            .get(ticket.shard as usize)
+            .and_then(|s| s.hot.get(ticket.local as usize))
+            .is_some_and(|hot| hot.touch(ticket, now.as_millis()))
     }
 }

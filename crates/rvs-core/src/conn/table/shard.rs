@@ -2,6 +2,7 @@
 //! removal with unbinding, expiry and reclaim. Every function here runs with the
 //! shard's lock held, except the control-link upkeep which runs after it is released.
 
+use super::hot::HotSlot;
 use super::index::BucketIndex;
 use super::slot::{
     Entry, RawInKey, RawOutKey, EXPIRE_LATER_MS, IN_HASHED, LIVE, NO_SLOT, OUT_BIT, OUT_HASHED,
@@ -27,6 +28,8 @@ pub(super) struct ShardInner {
 #[repr(align(128))]
 pub(super) struct Shard {
     pub(super) inner: Mutex<ShardInner>,
+    /// One per slab slot, read and written without the lock (see `hot.rs`).
+    pub(super) hot: Box<[HotSlot]>,
 }
 
 /// Control links to drop once the shard lock is released (templates may live in other
@@ -131,6 +134,12 @@ impl ConnTable {
             .unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The hot part of slot `local` of `shard` (allocated for every slot up front).
+    #[inline]
+    pub(super) fn hot(&self, shard: usize, local: u32) -> &HotSlot {
+        &self.shards[shard].hot[local as usize]
+    }
+
     pub(super) fn id_of(&self, shard: usize, local: u32, gen: u32) -> ConnId {
         ConnId {
             slot: (local << self.shard_bits) | shard as u32,
@@ -232,8 +241,9 @@ impl ConnTable {
     ) -> Option<ConnId> {
         self.unindex(inner, local);
         let e = &mut inner.slab[local as usize];
+        let hot = self.hot(shard, local);
         if let Some(hook) = &self.hook {
-            hook(&e.to_conn(self.id_of(shard, local, e.gen)));
+            hook(&e.to_conn(self.id_of(shard, local, e.gen), hot));
         }
         if let Some(c) = e.counters.take() {
             c.unbind(e.load_kind());
@@ -244,6 +254,8 @@ impl ConnTable {
         });
         e.live = 0;
         e.gen = e.gen.wrapping_add(1);
+        // Void every worker's ticket for it.
+        hot.publish(0);
         e.control_slot = NO_SLOT;
         inner.free.push(local);
         inner.len -= 1;
@@ -262,8 +274,9 @@ impl ConnTable {
         now: Instant,
         unlinks: &mut Unlinks<N>,
     ) -> bool {
+        let hot = &self.shards[shard].hot[local as usize];
         let e = &mut inner.slab[local as usize];
-        if e.live & LIVE == 0 || now.as_millis() < e.expires {
+        if e.live & LIVE == 0 || now.as_millis() < e.deadline(hot) {
             return false;
         }
         if e.n_control > 0 {
@@ -275,7 +288,7 @@ impl ConnTable {
             e.expires = rearmed(e.expires, now.as_millis());
             return false;
         }
-        let deadline = e.expires;
+        let deadline = e.deadline(hot);
         unlinks.push(self.remove_slot(inner, shard, local), deadline);
         inner.expired += 1;
         true

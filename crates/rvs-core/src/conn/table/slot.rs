@@ -1,9 +1,10 @@
 //! The fixed-size slab entry and the raw keys the index compares.
 
+use super::hot::{HotSlot, STEADY_IN, STEADY_OUT};
 use crate::conn::entry::{Conn, ConnFlags, ConnId};
 use crate::conn::key::{Endpoint, InKey, OutKey, RawAddr};
 use crate::conn::load::{DestCounters, LoadKind};
-use crate::conn::state::ConnState;
+use crate::conn::state::{self, ConnState, Direction};
 use crate::time::Instant;
 use core::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -132,7 +133,31 @@ impl Entry {
         Endpoint::new(RawAddr { bytes, v6 }.to_ip(), port)
     }
 
-    pub(super) fn to_conn(&self, id: ConnId) -> Conn {
+    /// Which directions may take the fast path (see `hot.rs`).
+    pub(super) fn steady_bits(&self) -> u32 {
+        let f = self.flags();
+        if self.live & LIVE == 0 || f.is_template() {
+            return 0;
+        }
+        let s = self.state();
+        let steady = |dir| state::steady(s, f.no_output(), f.is_inactive(), dir);
+        let mut bits = 0;
+        if steady(Direction::In) {
+            bits |= STEADY_IN;
+        }
+        if self.live & OUT_HASHED != 0 && steady(Direction::Out) {
+            bits |= STEADY_OUT;
+        }
+        bits
+    }
+
+    /// The entry's deadline, counting the fast path's packets.
+    #[inline]
+    pub(super) fn deadline(&self, hot: &HotSlot) -> u64 {
+        hot.deadline(self.expires, self.timeout_ms)
+    }
+
+    pub(super) fn to_conn(&self, id: ConnId, hot: &HotSlot) -> Conn {
         Conn {
             id,
             proto: self.proto,
@@ -148,7 +173,7 @@ impl Entry {
             flags: self.flags(),
             state: self.state(),
             timeout_ms: self.timeout_ms,
-            expires: Instant::from_millis(self.expires),
+            expires: Instant::from_millis(self.deadline(hot)),
             control: (self.control_slot != NO_SLOT).then_some(ConnId {
                 slot: self.control_slot,
                 gen: self.control_gen,

@@ -84,7 +84,9 @@ impl ConnTable {
                     }
                     e.timeout_ms = timeout_ms;
                     e.expires = now.as_millis().saturating_add(timeout_ms as u64);
-                    Some(e.to_conn(old.id))
+                    let hot = self.hot(shard, local);
+                    hot.publish(e.steady_bits());
+                    Some(e.to_conn(old.id, hot))
                 }
                 _ => None,
             }

@@ -2,9 +2,11 @@
 //! the packet path reads the few fields it forwards by instead of copying the whole
 //! entry out as a [`Conn`].
 
+use super::hot::{FastTicket, HotSlot, STEADY_IN, STEADY_OUT};
 use super::slot::{Entry, NO_SLOT};
 use crate::conn::entry::{Conn, ConnFlags, ConnId};
 use crate::conn::key::Endpoint;
+use crate::conn::state::Direction;
 
 /// One entry as it is after the packet was applied (see
 /// [`super::ConnTable::process_in_with`]). Valid only inside the closure: the shard
@@ -13,6 +15,9 @@ use crate::conn::key::Endpoint;
 pub struct ConnView<'a> {
     pub(super) e: &'a Entry,
     pub(super) id: ConnId,
+    pub(super) hot: &'a HotSlot,
+    pub(super) shard: u32,
+    pub(super) local: u32,
 }
 
 impl ConnView<'_> {
@@ -58,6 +63,12 @@ impl ConnView<'_> {
             .then(|| Entry::endpoint(self.e.laddr, self.e.daf_v6(), self.e.lport))
     }
 
+    /// The protocol state.
+    #[inline]
+    pub fn state(&self) -> crate::conn::ConnState {
+        self.e.state()
+    }
+
     /// The template controlling this connection, if any.
     #[inline]
     pub fn control(&self) -> Option<ConnId> {
@@ -69,7 +80,25 @@ impl ConnView<'_> {
 
     /// A full copy of the entry.
     pub fn to_conn(&self) -> Conn {
-        self.e.to_conn(self.id)
+        self.e.to_conn(self.id, self.hot)
+    }
+
+    /// A ticket to forward the next packets of direction `dir` without the lock, if
+    /// such packets leave the entry as it is (see [`super::ConnTable::fast_touch`]).
+    #[inline]
+    pub fn fast_ticket(&self, dir: Direction) -> Option<FastTicket> {
+        let word = self.hot.word();
+        let bit = match dir {
+            Direction::In => STEADY_IN,
+            Direction::Out => STEADY_OUT,
+        };
+        (word & bit != 0).then_some(FastTicket {
+            shard: self.shard,
+            local: self.local,
+            word,
+            timeout_ms: self.e.timeout_ms,
+            expires: self.e.expires,
+        })
     }
 }
 

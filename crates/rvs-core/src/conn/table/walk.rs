@@ -42,7 +42,8 @@ impl ConnTable {
                 for local in pos..end {
                     let e = &inner.slab[local];
                     if e.live & LIVE != 0 {
-                        f(&e.to_conn(self.id_of(shard, local as u32, e.gen)));
+                        let hot = self.hot(shard, local as u32);
+                        f(&e.to_conn(self.id_of(shard, local as u32, e.gen), hot));
                     }
                 }
                 let done = end >= inner.slab.len();
@@ -69,7 +70,10 @@ impl ConnTable {
                     while local < inner.slab.len() && !unlinks.is_full() {
                         let e = &inner.slab[local];
                         if e.live & LIVE != 0
-                            && pred(&e.to_conn(self.id_of(shard, local as u32, e.gen)))
+                            && pred(&e.to_conn(
+                                self.id_of(shard, local as u32, e.gen),
+                                self.hot(shard, local as u32),
+                            ))
                         {
                             unlinks.push(self.remove_slot(&mut inner, shard, local as u32), 0);
                             removed += 1;
@@ -108,6 +112,7 @@ impl ConnTable {
             total += inner.slab.capacity() * core::mem::size_of::<Entry>();
             total += inner.free.capacity() * 4;
             total += inner.index.reserved_bytes();
+            total += self.shards[shard].hot.len() * core::mem::size_of::<HotSlot>();
         }
         total
     }
