@@ -143,7 +143,7 @@ pub use pe_data::{PeDataStore, PE_DATA_MAX};
 /// The connection table keys a template by ⟨proto, masked client, port, virtual
 /// address, vport⟩ and knows nothing of PE data. A SIP template is stored there with a
 /// *probe port* in place of the client port (always 0 for other templates): a keyed
-/// hash (SipHash with a per-engine random key) of the template key and the Call-ID,
+/// hash (foldhash, randomly seeded per engine) of the template key and the Call-ID,
 /// folded to 1..=65535, moved on by one when another Call-ID's template already holds
 /// it. This store is the index from ⟨template key, Call-ID⟩ to that template and its
 /// port, and holds the Call-ID bytes for the listing:
@@ -162,10 +162,9 @@ pub use pe_data::{PeDataStore, PE_DATA_MAX};
 ///   template of the same Call-ID, and freed when its template leaves the table.
 mod pe_data {
     use crate::conn::{ConnId, InKey};
-    use core::hash::{BuildHasher, Hash, Hasher};
+    use core::hash::BuildHasher;
     use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-    use hashbrown::HashTable;
-    use std::collections::hash_map::RandomState;
+    use hashbrown::{DefaultHashBuilder, HashTable};
     use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
     /// The kernel's `IP_VS_PEDATA_MAXLEN`.
@@ -208,7 +207,7 @@ mod pe_data {
 
     /// See the [module documentation](self).
     pub struct PeDataStore {
-        hasher: RandomState,
+        hasher: DefaultHashBuilder,
         inner: OnceLock<Inner>,
         /// Some service of the running configuration uses a persistence engine
         /// (the kernel's `conn_out_counter`, as a flag).
@@ -237,7 +236,7 @@ mod pe_data {
         /// An empty store that holds nothing until [`PeDataStore::ensure`].
         pub fn new() -> PeDataStore {
             PeDataStore {
-                hasher: RandomState::new(),
+                hasher: DefaultHashBuilder::default(),
                 inner: OnceLock::new(),
                 in_use: AtomicBool::new(false),
             }
@@ -304,10 +303,7 @@ mod pe_data {
         }
 
         fn hash(&self, key: &InKey, data: &[u8]) -> u64 {
-            let mut h = self.hasher.build_hasher();
-            key.hash(&mut h);
-            data.hash(&mut h);
-            h.finish()
+            self.hasher.hash_one((key, data))
         }
 
         /// The first probe port of a template: 1..=65535 from the keyed hash.

@@ -175,34 +175,51 @@ fn word_len(p: &[u8], start: usize) -> usize {
 
 /// The kernel's `isalpha`: ASCII letters and the Latin-1 letters of its `ctype` table.
 fn is_alpha(c: u8) -> bool {
-    c.is_ascii_alphabetic() || (c >= 0xC0 && c != 0xD7 && c != 0xF7)
+    CLASS[c as usize] & ALPHA != 0
 }
 
 /// The kernel's `iswordc` (RFC 3261 `word`): alphanumerics (Latin-1 letters included)
 /// and `! " % ' ( ) * + - . / : < > ? [ \ ] _ ` { } ~`. The kernel compares the other
 /// bytes as signed chars, so none above 0x7F matches them.
 fn is_word(c: u8) -> bool {
-    is_alpha(c)
-        || c.is_ascii_digit()
-        || matches!(
-            c,
-            b'!' | b'"'
-                | b'%'
-                | b'\''
-                | b'('..=b'+'
-                | b'-'..=b'/'
-                | b':'
-                | b'<'
-                | b'>'
-                | b'?'
-                | b'['..=b']'
-                | b'_'
-                | b'`'
-                | b'{'
-                | b'}'
-                | b'~'
-        )
+    CLASS[c as usize] & WORD != 0
 }
+
+const ALPHA: u8 = 1;
+const WORD: u8 = 2;
+
+/// Byte classes, one table lookup per byte on the scan.
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0usize;
+    while c < 256 {
+        let b = c as u8;
+        let alpha = b.is_ascii_alphabetic() || (b >= 0xC0 && b != 0xD7 && b != 0xF7);
+        let word = alpha
+            || b.is_ascii_digit()
+            || matches!(
+                b,
+                b'!' | b'"'
+                    | b'%'
+                    | b'\''
+                    | b'('..=b'+'
+                    | b'-'..=b'/'
+                    | b':'
+                    | b'<'
+                    | b'>'
+                    | b'?'
+                    | b'['..=b']'
+                    | b'_'
+                    | b'`'
+                    | b'{'
+                    | b'}'
+                    | b'~'
+            );
+        t[c] = (if alpha { ALPHA } else { 0 }) | (if word { WORD } else { 0 });
+        c += 1;
+    }
+    t
+};
 
 #[cfg(test)]
 mod tests {
