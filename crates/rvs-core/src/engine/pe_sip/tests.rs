@@ -307,3 +307,55 @@ fn listing_text_is_lossless_latin1() {
     assert_eq!(show(b"caf\xe9"), "café");
     assert_eq!(show(b"a@b"), "a@b");
 }
+
+#[test]
+fn a_taken_probe_port_moves_the_template_to_the_next_one() {
+    let e = engine(true, ForwardMethod::Masq);
+    // Another template already holds the first probe port of Call-ID "X" (as one of
+    // another Call-ID whose hash folds to the same port would).
+    let key = crate::persist::template_key(
+        &ServiceKey::Addr {
+            proto: Protocol::Udp,
+            addr: ip(VIP),
+            port: 5060,
+        },
+        &Persistence {
+            timeout: 60,
+            prefix_len: 32,
+        },
+        &crate::persist::PacketTuple {
+            proto: 17,
+            src: ip(CIP),
+            dst: ip(VIP),
+            dst_port: 5060,
+        },
+    );
+    let port = e.shared.pe_data.first_port(&key, b"X");
+    let mut blocker = key;
+    blocker.client.port = port;
+    let tmpl = crate::persist::new_template(
+        &blocker,
+        Endpoint::new(ip(RS2), 5060),
+        ForwardMethod::Masq,
+        &Persistence {
+            timeout: 60,
+            prefix_len: 32,
+        },
+        0,
+    );
+    e.shared.conns.insert(tmpl, t(0)).unwrap();
+
+    let first = from_client(&e, 5060, &invite("X"), t(1));
+    for sport in 5061..5065 {
+        assert_eq!(from_client(&e, sport, &invite("X"), t(2)), first);
+    }
+    let rows = templates(&e, t(2));
+    assert_eq!(rows.len(), 2);
+    let sip: Vec<_> = rows.iter().filter(|r| r.pe_data.is_some()).collect();
+    assert_eq!(sip.len(), 1);
+    assert_eq!((sip[0].client_port, sip[0].dest), (0, first));
+    // The blocker is listed as it is, with its own port and no PE data.
+    assert!(rows
+        .iter()
+        .any(|r| r.pe_data.is_none() && r.client_port == port));
+}
