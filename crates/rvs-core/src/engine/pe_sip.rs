@@ -29,7 +29,7 @@
 //! Checked against Linux 6.1 and 6.12 in the lab VM (`ipvsadm -A -u VIP:5060 -s rr -p 60
 //! --pe sip -o`, three NAT real servers): the real server of 26 datagrams (drops
 //! included, as replayed by `tests/pe_sip.rs`), the `-Lcn --persistent-conn` rows
-//! (`UDP 00:59 NONE 10.0.0.2:0 10.0.0.100:5060 10.0.2.12:5060 sip srv-call`), and
+//! (`UDP 00:48 NONE 10.0.0.2:0 10.0.0.100:5060 10.0.2.13:5060 sip A`), and
 //! `conn_out`: a real server's request with a Call-ID reached the client from
 //! VIP:5060 and bound the Call-ID to that server; one without a Call-ID passed
 //! untranslated.
