@@ -81,7 +81,6 @@ enum Want<'d, 'i> {
     Schedule(&'i SchedInput),
     /// A real server's packet: the template must point to this server, else a new
     /// one is made for it.
-    #[cfg_attr(not(test), allow(dead_code))]
     Dest(&'d Dest),
 }
 
@@ -228,7 +227,6 @@ impl Worker {
     /// that matched no connection in either direction and no service.
     // The worker's packet path (owned elsewhere) is to call this; until then only the
     // tests do.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn sip_conn_out(
         &self,
         frame: &mut Frame<'_>,
@@ -328,7 +326,6 @@ impl Worker {
     /// `ip_vs_find_real_service` restricted to what `conn_out` needs: the first NAT
     /// real server (in configuration order) at the packet's source address and port
     /// of a UDP service with `--pe sip`.
-    #[cfg_attr(not(test), allow(dead_code))]
     fn sip_real_service(&self, l4: &L4) -> Option<(&Service, &Dest)> {
         self.reg
             .services

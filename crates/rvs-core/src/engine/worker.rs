@@ -231,9 +231,7 @@ impl Worker {
     fn fast(&mut self, frame: &mut Frame<'_>, fp: &FlowPacket, now: Instant) -> Option<Verdict> {
         let key = &fp.tuple;
         // Borrowed, not copied: a hit reads a few of its fields.
-        let Some(flow) = self.cache.get(key) else {
-            return None;
-        };
+        let flow = self.cache.get(key)?;
         // The sync master counts inbound packets; the one that makes the connection
         // due is left to the locked path, which counts it and queues the connection.
         let mut count = None;
@@ -335,6 +333,13 @@ impl Worker {
             }
         }
         let Some(svc) = self.classify(l4) else {
+            // A SIP real server may start a call towards a client (the kernel's
+            // conn_out): its template, found by Call-ID, makes the connection.
+            if !to_vip {
+                if let Some(v) = self.sip_conn_out(frame, ip, l4, now) {
+                    return v;
+                }
+            }
             return Verdict::Pass;
         };
         if !l4.may_open() {
