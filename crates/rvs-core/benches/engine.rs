@@ -96,8 +96,18 @@ fn tcp_frame(
 }
 
 fn engine(kind: SchedulerKind, method: ForwardMethod, dests: u8) -> Engine {
+    engine_with_cache(kind, method, dests, EngineConfig::default().flow_cache)
+}
+
+fn engine_with_cache(
+    kind: SchedulerKind,
+    method: ForwardMethod,
+    dests: u8,
+    cache: usize,
+) -> Engine {
     let e = Engine::new(EngineConfig {
         workers: 1,
+        flow_cache: cache,
         max_conns: 1 << 20,
         fullnat_pool: FullNatPool {
             addrs: vec![ip([172, 16, 0, 1])],
@@ -140,54 +150,101 @@ fn process(w: &mut Worker, buf: &mut [u8], len: usize, now: Instant) -> Verdict 
     w.process(&mut f, now)
 }
 
-/// Measure `iters` packets of `tmpl` (one frame, re-copied each time).
-fn bench_one(w: &mut Worker, tmpl: &[u8], n: usize, now: Instant, iters: u64) -> Duration {
+/// Measure `iters` packets of `tmpl` (one frame, re-copied each time). `verified`:
+/// the NIC or kernel verified the checksums (`CHECKSUM_UNNECESSARY`), as the data
+/// plane reports for most received frames.
+fn bench_one(
+    w: &mut Worker,
+    tmpl: &[u8],
+    n: usize,
+    now: Instant,
+    iters: u64,
+    verified: bool,
+) -> Duration {
     let mut buf = tmpl.to_vec();
     let start = thread_cpu_time();
     for _ in 0..iters {
         buf[HEADROOM..HEADROOM + n].copy_from_slice(&tmpl[HEADROOM..HEADROOM + n]);
-        black_box(process(w, &mut buf, n, now));
+        let mut f = Frame::new(&mut buf, HEADROOM, n);
+        f.set_checksum_verified(verified);
+        black_box(w.process(&mut f, now));
     }
     thread_cpu_time() - start
 }
 
+/// An engine with one connection established through it, and the frame of its next
+/// packet (client → virtual, or the real server's reply).
+fn established_setup(method: ForwardMethod, reply: bool, cache: usize) -> (Engine, Vec<u8>, usize) {
+    let e = engine_with_cache(SchedulerKind::Wlc, method, if reply { 1 } else { 4 }, cache);
+    let mut w = e.worker(0);
+    let mut syn = vec![0u8; 2048];
+    let n = tcp_frame(&mut syn, (CIP, 40000), (VIP, 80), SYN, 0);
+    assert!(matches!(
+        process(&mut w, &mut syn, n, Instant::ZERO),
+        Verdict::Forward(_)
+    ));
+    let mut tmpl = vec![0u8; 2048];
+    let n = if reply {
+        tcp_frame(&mut tmpl, ([192, 168, 1, 11], 80), (CIP, 40000), ACK, 6)
+    } else {
+        tcp_frame(&mut tmpl, (CIP, 40000), (VIP, 80), ACK, 6)
+    };
+    (e, tmpl, n)
+}
+
 fn established(c: &mut Criterion) {
     let mut g = c.benchmark_group("engine/established");
-    for (name, method) in [
-        ("nat_in", ForwardMethod::Masq),
-        ("dr_in", ForwardMethod::Route),
-        ("tun_in", ForwardMethod::Tunnel(Tunnel::default())),
-        ("fullnat_in", ForwardMethod::FullNat),
-    ] {
-        let e = engine(SchedulerKind::Wlc, method, 4);
-        let mut w = e.worker(0);
-        let mut syn = vec![0u8; 2048];
-        let n = tcp_frame(&mut syn, (CIP, 40000), (VIP, 80), SYN, 0);
-        assert!(matches!(
-            process(&mut w, &mut syn, n, Instant::ZERO),
-            Verdict::Forward(_)
-        ));
-        let mut tmpl = vec![0u8; 2048];
-        let n = tcp_frame(&mut tmpl, (CIP, 40000), (VIP, 80), ACK, 6);
+    let default_cache = EngineConfig::default().flow_cache;
+    // (name, method, reply, checksums verified by the NIC, flow cache entries)
+    let cases = [
+        ("nat_in", ForwardMethod::Masq, false, false, default_cache),
+        ("dr_in", ForwardMethod::Route, false, false, default_cache),
+        (
+            "tun_in",
+            ForwardMethod::Tunnel(Tunnel::default()),
+            false,
+            false,
+            default_cache,
+        ),
+        (
+            "fullnat_in",
+            ForwardMethod::FullNat,
+            false,
+            false,
+            default_cache,
+        ),
+        ("nat_reply", ForwardMethod::Masq, true, false, default_cache),
+        (
+            "nat_in_nic_verified",
+            ForwardMethod::Masq,
+            false,
+            true,
+            default_cache,
+        ),
+        (
+            "nat_reply_nic_verified",
+            ForwardMethod::Masq,
+            true,
+            true,
+            default_cache,
+        ),
+        (
+            "fullnat_in_nic_verified",
+            ForwardMethod::FullNat,
+            false,
+            true,
+            default_cache,
+        ),
+        // The locked path (a cache miss, or the cache turned off).
+        ("nat_in_locked", ForwardMethod::Masq, false, false, 0),
+        ("dr_in_locked", ForwardMethod::Route, false, false, 0),
+    ];
+    for (name, method, reply, verified, cache) in cases {
+        let (_e, tmpl, n) = established_setup(method, reply, cache);
+        let mut w = _e.worker(0);
         let now = Instant::from_millis(1);
         g.bench_function(name, |b| {
-            b.iter_custom(|iters| bench_one(&mut w, &tmpl, n, now, iters))
-        });
-    }
-    {
-        let e = engine(SchedulerKind::Wlc, ForwardMethod::Masq, 1);
-        let mut w = e.worker(0);
-        let mut syn = vec![0u8; 2048];
-        let n = tcp_frame(&mut syn, (CIP, 40000), (VIP, 80), SYN, 0);
-        assert!(matches!(
-            process(&mut w, &mut syn, n, Instant::ZERO),
-            Verdict::Forward(_)
-        ));
-        let mut tmpl = vec![0u8; 2048];
-        let n = tcp_frame(&mut tmpl, ([192, 168, 1, 11], 80), (CIP, 40000), ACK, 6);
-        let now = Instant::from_millis(1);
-        g.bench_function("nat_reply", |b| {
-            b.iter_custom(|iters| bench_one(&mut w, &tmpl, n, now, iters))
+            b.iter_custom(|iters| bench_one(&mut w, &tmpl, n, now, iters, verified))
         });
     }
     g.finish();

@@ -27,23 +27,28 @@ pub(crate) const TCP_STATE_FLAGS: u16 = 0x01 | 0x02 | 0x04; // FIN, SYN, RST
 /// The cache's key: a packet's addresses, ports and protocol.
 type FlowKey = FlowTuple;
 
-/// Folded multiplications of the seeded words: cheap, and good enough for a cache
-/// whose worst case (colliding flows) is only the locked path.
+/// The 64×64→128-bit product folded to 64 bits.
+#[inline(always)]
+fn folded_multiply(x: u64, y: u64) -> u64 {
+    let m = u128::from(x) * u128::from(y);
+    (m as u64) ^ (m >> 64) as u64
+}
+
+/// Folded multiplications of the seeded words, three independent ones combined (no
+/// chain of dependent multiplications on the packet's path): cheap, and good enough
+/// for a cache whose worst case (colliding flows) is only the locked path.
 #[inline]
 fn hash(key: &FlowKey, seed: u64) -> u64 {
-    const K: [u64; 5] = [
+    const K: [u64; 3] = [
         0x9E37_79B9_7F4A_7C15,
         0xC2B2_AE3D_27D4_EB4F,
         0x1656_67B1_9E37_79F9,
-        0x85EB_CA77_C2B2_AE63,
-        0x27D4_EB2F_1656_67C5,
     ];
-    let mut h = seed;
-    for (w, k) in key.0.iter().zip(K) {
-        let m = u128::from(w ^ h.rotate_left(17)) * u128::from(k);
-        h = (m as u64) ^ (m >> 64) as u64;
-    }
-    h
+    let w = &key.0;
+    let a = folded_multiply(w[0] ^ w[2].rotate_left(29) ^ seed, K[0]);
+    let b = folded_multiply(w[1] ^ seed.rotate_left(17), w[3] ^ K[1]);
+    let c = folded_multiply(w[4] ^ seed.rotate_left(41), K[2]);
+    folded_multiply(a ^ b ^ c, K[0] ^ seed)
 }
 
 /// Key equality word by word (the derived comparison calls `memcmp`).

@@ -4,19 +4,23 @@
 //!
 //! The connection table keeps a FULLNAT connection and its replies' key in the shard of
 //! the client, so the local pair must hash to that same shard. The pool therefore
-//! keeps one free list per (shard, family): allocation is a pop, freeing a push, each
-//! under the lock of that list only (taken once per new or ended FULLNAT connection,
-//! never per packet).
+//! keeps one free queue per (shard, family), each under its own lock (taken once per
+//! new or ended FULLNAT connection, never per packet).
+//!
+//! Freed pairs go to the back of their queue and are handed out from the front: a pair
+//! is reused as late as possible, so that a real server still holding the previous
+//! connection of the same (local address, port) in TIME_WAIT rarely sees the next one.
 
 use super::config::FullNatPool;
 use super::runtime::lock;
 use crate::conn::Endpoint;
 use crate::model::Family;
 use core::net::IpAddr;
+use std::collections::VecDeque;
 use std::sync::{Mutex, OnceLock};
 
 /// Free (address index, port) pairs of one shard, for IPv4 and IPv6.
-type FreeLists = [Mutex<Vec<(u16, u16)>>; 2];
+type FreeLists = [Mutex<VecDeque<(u16, u16)>>; 2];
 
 #[derive(Debug)]
 struct Lists {
@@ -59,19 +63,21 @@ impl PortPool {
     /// Sort every pair into the free list of its shard.
     pub fn init(&self, shards: usize, shard_of: impl Fn(IpAddr, u16) -> usize) {
         let shards = shards.max(1);
-        let mut free: Vec<[Vec<(u16, u16)>; 2]> = (0..shards).map(|_| [vec![], vec![]]).collect();
+        let mut free: Vec<[VecDeque<(u16, u16)>; 2]> = (0..shards)
+            .map(|_| [VecDeque::new(), VecDeque::new()])
+            .collect();
         let mut shard = Vec::with_capacity(self.addrs.len() * self.span);
         for (i, a) in self.addrs.iter().enumerate() {
             let f = fam_idx(Family::of(a));
-            // Pushed in reverse so the lowest ports are handed out first.
             for off in 0..self.span {
                 let port = self.lo + off as u16;
                 let s = shard_of(*a, port) % shards;
                 shard.push(s as u16);
             }
-            for off in (0..self.span).rev() {
+            // The lowest ports are handed out first.
+            for off in 0..self.span {
                 let s = usize::from(shard[i * self.span + off]);
-                free[s][f].push((i as u16, self.lo + off as u16));
+                free[s][f].push_back((i as u16, self.lo + off as u16));
             }
         }
         let free = free
@@ -87,7 +93,7 @@ impl PortPool {
     /// Take a free pair of `family` whose shard is `shard`. `None` when exhausted.
     pub fn alloc(&self, family: Family, shard: usize) -> Option<Endpoint> {
         let lists = self.lists.get()?;
-        let (i, port) = lock(lists.free.get(shard)?.get(fam_idx(family))?).pop()?;
+        let (i, port) = lock(lists.free.get(shard)?.get(fam_idx(family))?).pop_front()?;
         Some(Endpoint::new(*self.addrs.get(usize::from(i))?, port))
     }
 
@@ -107,7 +113,7 @@ impl PortPool {
         }
         let s = usize::from(lists.shard[i * self.span + off]);
         if let Some(l) = lists.free.get(s) {
-            lock(&l[fam_idx(Family::of(&local.addr))]).push((i as u16, local.port));
+            lock(&l[fam_idx(Family::of(&local.addr))]).push_back((i as u16, local.port));
         }
     }
 }
@@ -126,15 +132,22 @@ mod tests {
         let shard_of = |_: IpAddr, p: u16| usize::from(p % 4);
         pool.init(4, shard_of);
         let mut seen = std::collections::HashSet::new();
+        let mut order = Vec::new();
         for _ in 0..25 {
             let e = pool.alloc(Family::V4, 3).unwrap();
             assert_eq!(shard_of(e.addr, e.port), 3);
             assert!(e.addr.is_ipv4());
             assert!(seen.insert(e.port), "port {} handed out twice", e.port);
+            order.push(e.port);
         }
+        assert_eq!(order[..3], [5003, 5007, 5011], "lowest first");
         assert!(pool.alloc(Family::V4, 3).is_none());
-        pool.free(Endpoint::new("10.9.0.1".parse().unwrap(), 5011));
+        // Freed pairs come back last: the oldest freed first.
+        let v4 = |p: u16| Endpoint::new("10.9.0.1".parse().unwrap(), p);
+        pool.free(v4(5011));
+        pool.free(v4(5003));
         assert_eq!(pool.alloc(Family::V4, 3).unwrap().port, 5011);
+        assert_eq!(pool.alloc(Family::V4, 3).unwrap().port, 5003);
         assert!(pool.alloc(Family::V6, 0).unwrap().addr.is_ipv6());
         assert!(pool.alloc(Family::V4, 99).is_none());
     }

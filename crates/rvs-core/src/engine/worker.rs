@@ -195,7 +195,9 @@ impl Worker {
     }
 
     /// Everything but the flow cache's hits: the full parse, the table under its
-    /// shard's lock, scheduling.
+    /// shard's lock, scheduling. Kept out of line so that the fast path's frame stays
+    /// small.
+    #[inline(never)]
     fn locked_path(&mut self, frame: &mut Frame<'_>, now: Instant) -> Verdict {
         let info = match parse_frame(frame.bytes()) {
             Ok(i) => i,
