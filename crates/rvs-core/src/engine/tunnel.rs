@@ -103,11 +103,20 @@ pub(crate) fn encapsulate(
     }
     // Trim Ethernet padding, then grow at the front and move the Ethernet header there.
     let eth_len = ip.offset;
-    if eth_len < 2 || !frame.set_len(eth_len + inner_len) || !frame.push_front(grow) {
+    if !(2..=grow).contains(&eth_len)
+        || !frame.set_len(eth_len + inner_len)
+        || !frame.push_front(grow)
+    {
         return Err(DropReason::NoHeadroom);
     }
     let buf = frame.bytes_mut();
-    buf.copy_within(grow..grow + eth_len, 0);
+    // The new front and the old Ethernet header do not overlap (`grow` is at least
+    // 20 bytes); the usual untagged header is copied without a call.
+    let (front, rest) = buf.split_at_mut(grow);
+    match eth_len {
+        14 => front[..14].copy_from_slice(&rest[..14]),
+        n => front[..n].copy_from_slice(&rest[..n]),
+    }
     let ethertype: u16 = if rip.is_ipv6() { 0x86dd } else { 0x0800 };
     buf[eth_len - 2..eth_len].copy_from_slice(&ethertype.to_be_bytes());
     // Cannot fail: the room is there, the inner packet parsed, `src` and `rip` are of

@@ -55,7 +55,6 @@ pub struct Outer {
 /// ECN codepoints (RFC 3168) in the low two bits of the DS field.
 const ECN_MASK: u8 = 0b11;
 const ECN_CE: u8 = 0b11;
-const ECN_ECT0: u8 = 0b10;
 
 /// The outer DS field for an inner one: the kernel's `INET_ECN_encapsulate(inner,
 /// inner)` (RFC 6040 normal mode). The DSCP is copied, and the ECN codepoint too,
@@ -63,12 +62,9 @@ const ECN_ECT0: u8 = 0b10;
 /// the decapsulator keeps the inner CE either way (RFC 6040 section 4.2).
 #[inline]
 pub const fn outer_ds_field(inner: u8) -> u8 {
-    let ecn = if inner & ECN_MASK == ECN_CE {
-        ECN_ECT0
-    } else {
-        inner & ECN_MASK
-    };
-    (inner & !ECN_MASK) | ecn
+    // CE (0b11) loses its low bit, becoming ECT(0) (0b10); the rest stays.
+    let is_ce = (inner & ECN_MASK == ECN_CE) as u8;
+    inner & !is_ce
 }
 
 impl Outer {
@@ -79,17 +75,21 @@ impl Outer {
     /// ([`Outer::needs_ident`]).
     #[inline]
     pub fn from_inner(src: IpAddr, dst: IpAddr, inner: &[u8]) -> Result<Outer> {
-        let (ttl, ds, df) = match inner.first().and_then(|b| IpVersion::of(*b)) {
-            Some(IpVersion::V4) => {
-                let p = ipv4::Packet::new_checked_header(inner)?;
-                (p.ttl(), p.tos(), p.dont_frag())
+        // Only the fixed header's first bytes are read: the caller parsed the packet.
+        let (ttl, ds, df) = match inner.first().map(|b| b >> 4) {
+            Some(4) => {
+                let h = inner.get(..ipv4::HEADER_LEN).ok_or(Error::Truncated)?;
+                let p = ipv4::Packet::new_unchecked(h);
+                // DF straight from the flags byte: the accessor is not inlined here.
+                (p.ttl(), p.tos(), h[6] & 0x40 != 0)
             }
-            Some(IpVersion::V6) => {
-                let p = ipv6::Packet::new_checked_header(inner)?;
+            Some(6) => {
+                let h = inner.get(..ipv6::HEADER_LEN).ok_or(Error::Truncated)?;
+                let p = ipv6::Packet::new_unchecked(h);
                 (p.hop_limit(), p.traffic_class(), false)
             }
-            None if inner.is_empty() => return Err(Error::Truncated),
-            None => return Err(Error::Malformed),
+            None => return Err(Error::Truncated),
+            Some(_) => return Err(Error::Malformed),
         };
         Ok(Outer {
             src,
@@ -180,7 +180,7 @@ pub fn flow_hash(inner: &IpInfo) -> u32 {
 /// [`Error::NoRoom`] without enough headroom, [`Error::Malformed`] if the inner bytes are
 /// not IPv4/IPv6 or the result would exceed 65535 bytes, [`Error::Unsupported`] if the
 /// outer addresses are of different families. Nothing is written on error.
-#[inline]
+#[inline(always)]
 pub fn encapsulate(
     buf: &mut [u8],
     inner_start: usize,
@@ -188,34 +188,37 @@ pub fn encapsulate(
     outer: &Outer,
     encap: &Encap,
 ) -> Result<usize> {
-    let inner_end = inner_start
-        .checked_add(inner_len)
-        .filter(|&e| e <= buf.len() && e > inner_start)
-        .ok_or(Error::Malformed)?;
-    let inner_version = IpVersion::of(buf[inner_start]).ok_or(Error::Malformed)?;
     let v6 = match (outer.src, outer.dst) {
         (IpAddr::V4(_), IpAddr::V4(_)) => false,
         (IpAddr::V6(_), IpAddr::V6(_)) => true,
         _ => return Err(Error::Unsupported),
     };
+    let inner_end = inner_start
+        .checked_add(inner_len)
+        .filter(|&e| e > inner_start && e <= buf.len())
+        .ok_or(Error::Malformed)?;
     let hlen = header_len(v6, encap);
     let start = inner_start.checked_sub(hlen).ok_or(Error::NoRoom)?;
+    // One bounds check for everything written below: the outer packet.
+    let pkt = buf.get_mut(start..inner_end).ok_or(Error::Malformed)?;
+    let (inner_proto, inner_ethertype) = match IpVersion::of(pkt[hlen]) {
+        Some(IpVersion::V4) => (IpProtocol::IPV4, EtherType::IPV4),
+        Some(IpVersion::V6) => (IpProtocol::IPV6, EtherType::IPV6),
+        None => return Err(Error::Malformed),
+    };
     let ip_hlen = if v6 {
         ipv6::HEADER_LEN
     } else {
         ipv4::HEADER_LEN
     };
-    // Length after the outer IP header (IPv6 payload length, UDP length...).
-    let after_ip = hlen - ip_hlen + inner_len;
-    let total = if v6 { after_ip } else { hlen + inner_len };
-    let total = u16::try_from(total).map_err(|_| Error::Malformed)?;
-    let (inner_proto, inner_ethertype) = match inner_version {
-        IpVersion::V4 => (IpProtocol::IPV4, EtherType::IPV4),
-        IpVersion::V6 => (IpProtocol::IPV6, EtherType::IPV6),
-    };
+    // Length after the outer IP header (IPv6 payload length, UDP length...), which
+    // must fit 16 bits, and so must an IPv4 total length.
+    let after_ip = u16::try_from(pkt.len() - ip_hlen).map_err(|_| Error::Malformed)?;
+    if !v6 && u16::try_from(pkt.len()).is_err() {
+        return Err(Error::Malformed);
+    }
 
     // The tunnel header, between the outer IP header and the inner packet.
-    let l4 = start + ip_hlen;
     let protocol = match *encap {
         Encap::Ipip => inner_proto,
         Encap::Gue {
@@ -224,29 +227,30 @@ pub fn encapsulate(
             udp_checksum,
             remote_checksum,
         } => {
+            let dgram = &mut pkt[ip_hlen..];
             gue::Repr {
                 protocol: inner_proto,
                 remote_checksum,
             }
-            .emit(&mut buf[l4 + udp::HEADER_LEN..inner_start])?;
+            .emit(&mut dgram[udp::HEADER_LEN..])?;
             udp::Repr {
                 src_port,
                 dst_port,
-                payload_len: (after_ip - udp::HEADER_LEN) as u16,
+                payload_len: after_ip - udp::HEADER_LEN as u16,
             }
-            .emit(&mut buf[l4..])?;
+            .emit(dgram)?;
             if udp_checksum {
                 let pseudo = match (outer.src, outer.dst) {
-                    (IpAddr::V4(s), IpAddr::V4(d)) => {
-                        checksum::pseudo_header_v4(s, d, IpProtocol::UDP, after_ip as u16)
-                    }
                     (IpAddr::V6(s), IpAddr::V6(d)) => {
-                        checksum::pseudo_header_v6(&s, &d, IpProtocol::UDP, after_ip as u32)
+                        checksum::pseudo_header_v6(&s, &d, IpProtocol::UDP, after_ip.into())
+                    }
+                    (IpAddr::V4(s), IpAddr::V4(d)) => {
+                        checksum::pseudo_header_v4(s, d, IpProtocol::UDP, after_ip)
                     }
                     _ => return Err(Error::Unsupported),
                 };
                 // A sum of 0 goes out as 0xffff (0 means "no checksum").
-                udp::Packet::new_unchecked(&mut buf[l4..inner_end]).fill_checksum(pseudo);
+                udp::Packet::new_unchecked(dgram).fill_checksum(pseudo);
             }
             IpProtocol::UDP
         }
@@ -255,7 +259,7 @@ pub fn encapsulate(
                 protocol: inner_ethertype,
                 checksum,
             }
-            .emit(&mut buf[l4..inner_end])?;
+            .emit(&mut pkt[ip_hlen..])?;
             IpProtocol::GRE
         }
     };
@@ -265,23 +269,23 @@ pub fn encapsulate(
             src,
             dst,
             next_header: protocol,
-            payload_len: total,
+            payload_len: after_ip,
             hop_limit: outer.ttl,
             traffic_class: outer.tos,
             flow_label: outer.flow_label,
         }
-        .emit(&mut buf[start..])?,
+        .emit(pkt)?,
         (IpAddr::V4(src), IpAddr::V4(dst)) => ipv4::Repr {
             src,
             dst,
             protocol,
-            payload_len: total - ipv4::HEADER_LEN as u16,
+            payload_len: after_ip,
             ttl: outer.ttl,
             tos: outer.tos,
             ident: outer.ident,
             dont_frag: outer.dont_frag,
         }
-        .emit(&mut buf[start..])?,
+        .emit(pkt)?,
         _ => return Err(Error::Unsupported),
     };
     Ok(start)
