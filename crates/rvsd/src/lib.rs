@@ -118,6 +118,7 @@ async fn daemon_main(args: Args) -> Result<(), String> {
     }
     let engine = Engine::new(EngineConfig {
         workers: usize::from(args.workers),
+        flow_cache: args.flow_cache as usize,
         tunnel_src_v4,
         tunnel_src_v6,
         mtu: dataplane::served_mtu(&args.ifaces),
