@@ -229,6 +229,29 @@ fn tun_gre_nocsum_balances_tcp_and_udp() {
     gre_balances_tcp_and_udp("gre", "--tun-nocsum");
 }
 
+/// TUN over IPv6 with GRE (ip6gre's framing: next header 47, GRE protocol 0x0800 or
+/// 0x86DD): HTTP to an IPv6 VIP in rr order through rvs-realserver's decapsulator.
+#[test]
+fn tun_gre_over_ipv6_balances_tcp() {
+    let Some(lab) = lab("gre6") else { return };
+    let vips = [VIP6.to_string()];
+    let rs = RealServers {
+        vips: &vips,
+        gue_port: None,
+        serve: &["--tcp", "[::]:80"],
+    };
+    let s = setup(lab, Mode::Tun, 3, true, &rs, &[]);
+    let rips: Vec<String> = (1..=3).map(|i| format!("[{}]:80", rip6(i))).collect();
+    let tcp = format!("[{VIP6}]:80");
+    s.service(
+        &format!("-t {tcp}"),
+        "-s rr",
+        &rips,
+        "-i --tun-type gre --tun-csum",
+    );
+    assert_eq!(s.fetch(&tcp, 6, &[]), RR3, "HTTP over IPv6 GRE");
+}
+
 /// The packets of a `tcpdump -x` dump (IP header onwards).
 fn hex_packets(text: &str) -> Vec<Vec<u8>> {
     let mut packets: Vec<Vec<u8>> = Vec::new();
