@@ -12,8 +12,12 @@ use crate::checksum::finish_l4_checksum;
 use crate::counters::{IoDrop, WorkerCounters};
 use crate::gso::KeepWhole;
 use crate::io::{PacketIo, TxDesc};
-use crate::neigh::{Key, NeighCache, NextHop, Resolution, RESOLVE_TIMEOUT};
+use crate::neigh::{NeighCache, NextHop, Resolution, RESOLVE_TIMEOUT};
 use crate::processor::WorkerProcessor;
+
+#[path = "worker_buffers.rs"]
+mod buffers;
+use buffers::{BufLayout, PendingQueue, Whole};
 
 const ETH_HLEN: usize = 14;
 /// Extra slots beyond a batch for the segments of one GSO super-frame (64 KiB at
@@ -43,52 +47,6 @@ pub struct WorkerTuning {
     pub housekeeping_interval: Duration,
 }
 
-struct Waiting {
-    slot: usize,
-    key: Key,
-    len: usize,
-    since: StdInstant,
-}
-
-/// Frames waiting for a neighbour, in preallocated slots.
-struct PendingQueue {
-    buf: Vec<u8>,
-    slot_size: usize,
-    free: Vec<usize>,
-    waiting: Vec<Waiting>,
-    descs: Vec<TxDesc>,
-}
-
-impl PendingQueue {
-    fn new(capacity: usize, slot_size: usize) -> PendingQueue {
-        PendingQueue {
-            buf: vec![0; capacity * slot_size],
-            slot_size,
-            free: (0..capacity).rev().collect(),
-            waiting: Vec::with_capacity(capacity),
-            descs: Vec::with_capacity(capacity),
-        }
-    }
-
-    fn push(&mut self, key: Key, frame: &[u8], now: StdInstant) -> bool {
-        if frame.len() > self.slot_size {
-            return false;
-        }
-        let Some(slot) = self.free.pop() else {
-            return false;
-        };
-        let at = slot * self.slot_size;
-        self.buf[at..at + frame.len()].copy_from_slice(frame);
-        self.waiting.push(Waiting {
-            slot,
-            key,
-            len: frame.len(),
-            since: now,
-        });
-        true
-    }
-}
-
 pub(crate) struct Worker<P: WorkerProcessor, I: PacketIo> {
     pub processor: P,
     pub io: I,
@@ -102,52 +60,6 @@ pub(crate) struct Worker<P: WorkerProcessor, I: PacketIo> {
 fn set_macs(frame: &mut [u8], nh: &NextHop) {
     frame[0..6].copy_from_slice(&nh.dst_mac);
     frame[6..12].copy_from_slice(&nh.src_mac);
-}
-
-/// A received TCP super-frame waiting whole in a slot of its own, while the engine
-/// sees its first segment (see [`crate::gso::keep_whole`]).
-#[derive(Debug, Clone, Copy)]
-struct Whole {
-    slot: usize,
-    keep: KeepWhole,
-}
-
-/// Where a worker's buffer keeps what: received frames (a batch and the segments
-/// of one super-frame), the segments of a super-frame that could not stay whole,
-/// and the super-frames kept whole.
-#[derive(Debug, Clone, Copy)]
-struct BufLayout {
-    slot_size: usize,
-    headroom: usize,
-    /// Start of the fallback segments.
-    fallback: usize,
-    /// Start of the whole super-frames.
-    whole: usize,
-    whole_size: usize,
-}
-
-impl BufLayout {
-    fn new(t: &WorkerTuning) -> BufLayout {
-        let slot_size = t.headroom + t.max_frame;
-        let fallback = (t.batch + GSO_SLOTS) * slot_size;
-        let whole = fallback + GSO_SLOTS * slot_size;
-        BufLayout {
-            slot_size,
-            headroom: t.headroom,
-            fallback,
-            whole,
-            whole_size: t.headroom + WHOLE_FRAME,
-        }
-    }
-
-    fn total(&self) -> usize {
-        self.whole + WHOLE_SLOTS * self.whole_size
-    }
-
-    /// Offset of whole super-frame slot `i`'s frame.
-    fn whole_frame(&self, i: usize) -> usize {
-        self.whole + i * self.whole_size + self.headroom
-    }
 }
 
 impl<P: WorkerProcessor, I: PacketIo> Worker<P, I> {

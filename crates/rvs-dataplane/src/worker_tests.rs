@@ -4,7 +4,7 @@
 use super::*;
 use crate::counters::Counters;
 use crate::io::{RxMeta, TxGso, TxOutcome};
-use crate::neigh::Shared;
+use crate::neigh::{Key, Shared};
 use core::net::IpAddr;
 use rvs_core::verdict::{DropReason, Egress};
 use std::collections::VecDeque;
