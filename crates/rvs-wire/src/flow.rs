@@ -11,7 +11,7 @@
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::checksum::{self, Delta};
+use crate::checksum;
 use crate::ip::IpProtocol;
 use crate::packet::{Fragment, IpInfo, Transport};
 use crate::tcp;
@@ -45,6 +45,9 @@ pub struct FlowPacket {
     pub protocol: IpProtocol,
     /// The TCP flags (FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10, ...), 0 for UDP.
     pub tcp_flags: u16,
+    /// The IPv4 header checksum verifies (summed while the header was read; always
+    /// true for IPv6, which has none).
+    pub header_ok: bool,
     pub tuple: FlowTuple,
 }
 
@@ -81,7 +84,7 @@ pub fn parse(frame: &[u8]) -> Option<FlowPacket> {
         ETHERTYPE_VLAN => (ETH_HEADER + VLAN_TAG, be16_at(eth, 16)),
         t => (ETH_HEADER, t),
     };
-    let (v6, l4, end, protocol, tuple) = match ethertype {
+    let (v6, l4, end, protocol, tuple, header_ok) = match ethertype {
         ETHERTYPE_IPV4 => {
             let h: &[u8; 20] = bytes(frame, l3)?;
             let hl = usize::from(h[0] & 0x0f) * 4;
@@ -96,7 +99,15 @@ pub fn parse(frame: &[u8]) -> Option<FlowPacket> {
                 return None;
             }
             let tuple = [0, ne32(h, 12), 0, ne32(h, 16), 0];
-            (false, l3 + hl, l3 + total, h[9], tuple)
+            let header_ok = if hl == 20 {
+                let words = ne32(h, 0) + ne32(h, 4) + ne32(h, 8) + tuple[1] + tuple[3];
+                checksum::fold_u64(words) == 0xffff
+            } else {
+                frame
+                    .get(l3..l3 + hl)
+                    .is_some_and(crate::packet::ipv4_header_ok)
+            };
+            (false, l3 + hl, l3 + total, h[9], tuple, header_ok)
         }
         ETHERTYPE_IPV6 => {
             let h: &[u8; IPV6_HEADER] = bytes(frame, l3)?;
@@ -105,7 +116,7 @@ pub fn parse(frame: &[u8]) -> Option<FlowPacket> {
                 return None;
             }
             let tuple = [ne64(h, 8), ne64(h, 16), ne64(h, 24), ne64(h, 32), 1 << 40];
-            (true, l3 + IPV6_HEADER, end, h[6], tuple)
+            (true, l3 + IPV6_HEADER, end, h[6], tuple, true)
         }
         _ => return None,
     };
@@ -138,6 +149,7 @@ pub fn parse(frame: &[u8]) -> Option<FlowPacket> {
         v6,
         protocol: IpProtocol(protocol),
         tcp_flags,
+        header_ok,
         tuple,
     })
 }
@@ -223,21 +235,12 @@ impl FlowPacket {
     }
 }
 
-/// The IPv4 header checksum verifies (always true for IPv6, which has none).
-#[inline]
-pub fn header_ok(frame: &[u8], fp: &FlowPacket) -> bool {
-    fp.v6
-        || frame
-            .get(fp.l3..fp.l4)
-            .is_some_and(crate::packet::ipv4_header_ok)
-}
-
 /// The IPv4 header checksum and the TCP or UDP checksum verify (a UDP-over-IPv4
 /// checksum of 0, "none", passes), exactly as [`crate::packet::verify_checksums`]
 /// judges them.
 #[inline]
 pub fn checksums_ok(frame: &[u8], fp: &FlowPacket) -> bool {
-    if !header_ok(frame, fp) {
+    if !fp.header_ok {
         return false;
     }
     let Some(seg) = frame.get(fp.l4..fp.end) else {
@@ -275,17 +278,88 @@ pub fn checksums_ok(frame: &[u8], fp: &FlowPacket) -> bool {
     checksum::fold_u64(acc) == 0xffff
 }
 
-/// Record the change of an address field at `at` to `new` in `d` and write it.
+/// Replace the 4 bytes at `at` with `new`, adding the change (new minus old, in one's
+/// complement, native order) to `acc`.
 #[inline(always)]
-fn swap_addr<const N: usize>(frame: &mut [u8], at: usize, new: &[u8; N], d: &mut Delta) {
-    let field = &mut frame[at..at + N];
-    for i in (0..N).step_by(2) {
-        d.word(
-            u16::from_be_bytes([field[i], field[i + 1]]),
-            u16::from_be_bytes([new[i], new[i + 1]]),
-        );
+fn replace32(frame: &mut [u8], at: usize, new: [u8; 4], acc: &mut u64) {
+    let field = &mut frame[at..at + 4];
+    let old = u32::from_ne_bytes([field[0], field[1], field[2], field[3]]);
+    *acc += u64::from(!old) + u64::from(u32::from_ne_bytes(new));
+    field.copy_from_slice(&new);
+}
+
+/// Replace the port at `at` with `new`, adding the change to `acc`.
+#[inline(always)]
+fn replace16(frame: &mut [u8], at: usize, new: u16, acc: &mut u64) {
+    let field = &mut frame[at..at + 2];
+    let old = u16::from_ne_bytes([field[0], field[1]]);
+    let new = new.to_be_bytes();
+    *acc += u64::from(!old) + u64::from(u16::from_ne_bytes(new));
+    field.copy_from_slice(&new);
+}
+
+/// The checksum at `at` updated with the change `acc` (RFC 1624 equation 3, in native
+/// order: one's-complement sums do not depend on byte order).
+#[inline(always)]
+fn updated(frame: &[u8], at: usize, acc: u64) -> u16 {
+    let old = u16::from_ne_bytes([frame[at], frame[at + 1]]);
+    !checksum::fold_u64(u64::from(!old) + acc)
+}
+
+/// A NAT rewrite prepared once for all the packets of a flow: the new addresses as
+/// bytes of their family, so that [`NatPlan::apply`] converts nothing per packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NatPlan {
+    V4 {
+        src: Option<([u8; 4], u16)>,
+        dst: Option<([u8; 4], u16)>,
+    },
+    V6 {
+        src: Option<([u8; 16], u16)>,
+        dst: Option<([u8; 16], u16)>,
+    },
+}
+
+impl NatPlan {
+    /// The plan for new source and/or destination endpoints; `None` when they are of
+    /// different families.
+    pub fn new(src: Option<(IpAddr, u16)>, dst: Option<(IpAddr, u16)>) -> Option<NatPlan> {
+        let v6 = match (src, dst) {
+            (Some((a, _)), Some((b, _))) if a.is_ipv6() != b.is_ipv6() => return None,
+            (Some((a, _)), _) | (None, Some((a, _))) => a.is_ipv6(),
+            (None, None) => false,
+        };
+        Some(if v6 {
+            let b = |e: Option<(IpAddr, u16)>| match e {
+                Some((IpAddr::V6(a), p)) => Some((a.octets(), p)),
+                _ => None,
+            };
+            NatPlan::V6 {
+                src: b(src),
+                dst: b(dst),
+            }
+        } else {
+            let b = |e: Option<(IpAddr, u16)>| match e {
+                Some((IpAddr::V4(a), p)) => Some((a.octets(), p)),
+                _ => None,
+            };
+            NatPlan::V4 {
+                src: b(src),
+                dst: b(dst),
+            }
+        })
     }
-    field.copy_from_slice(new);
+
+    /// [`rewrite`] by this plan: false, writing nothing, when the packet is not of the
+    /// plan's family.
+    #[inline]
+    pub fn apply(&self, frame: &mut [u8], fp: &FlowPacket) -> bool {
+        match (*self, fp.v6) {
+            (NatPlan::V4 { src, dst }, false) => rewrite_family(frame, fp, src, dst),
+            (NatPlan::V6 { src, dst }, true) => rewrite_family(frame, fp, src, dst),
+            _ => false,
+        }
+    }
 }
 
 /// Rewrite the source and/or destination address and port of the packet in place,
@@ -293,14 +367,35 @@ fn swap_addr<const N: usize>(frame: &mut [u8], at: usize, new: &[u8; N], d: &mut
 /// 1624; a UDP-over-IPv4 checksum of 0 stays 0, a result of 0 is stored as 0xffff), as
 /// [`crate::rewrite::rewrite`] does. Returns false, writing nothing, when an address
 /// is not of the packet's family.
-#[inline]
 pub fn rewrite(
     frame: &mut [u8],
     fp: &FlowPacket,
     src: Option<(IpAddr, u16)>,
     dst: Option<(IpAddr, u16)>,
 ) -> bool {
-    let (s_at, d_at) = if fp.v6 {
+    let plan = match (src, dst, fp.v6) {
+        // Nothing to change: the checksums stay as they are, whatever the family.
+        (None, None, true) => NatPlan::V6 {
+            src: None,
+            dst: None,
+        },
+        _ => match NatPlan::new(src, dst) {
+            Some(p) => p,
+            None => return false,
+        },
+    };
+    plan.apply(frame, fp)
+}
+
+/// [`rewrite`] with addresses of `N` bytes (4 or 16), the packet's family.
+#[inline(always)]
+fn rewrite_family<const N: usize>(
+    frame: &mut [u8],
+    fp: &FlowPacket,
+    src: Option<([u8; N], u16)>,
+    dst: Option<([u8; N], u16)>,
+) -> bool {
+    let (s_at, d_at) = if N == 16 {
         (fp.l3 + 8, fp.l3 + 24)
     } else {
         (fp.l3 + 12, fp.l3 + 16)
@@ -311,45 +406,36 @@ pub fn rewrite(
         } else {
             6
         };
-    if [src, dst]
-        .iter()
-        .flatten()
-        .any(|(a, _)| a.is_ipv6() != fp.v6)
-        || frame.len() < fp.end
-        || fp.end < csum_at + 2
-    {
+    if frame.len() < fp.end || fp.end < csum_at + 2 {
         return false;
     }
-    let mut addrs = Delta::new();
-    let mut ports = Delta::new();
+    let mut addrs = 0u64;
+    let mut ports = 0u64;
     for (change, addr_at, port_at) in [(src, s_at, fp.l4), (dst, d_at, fp.l4 + 2)] {
         let Some((addr, port)) = change else {
             continue;
         };
-        match addr {
-            IpAddr::V4(a) => swap_addr(frame, addr_at, &a.octets(), &mut addrs),
-            IpAddr::V6(a) => swap_addr(frame, addr_at, &a.octets(), &mut addrs),
+        for i in (0..N).step_by(4) {
+            let c = [addr[i], addr[i + 1], addr[i + 2], addr[i + 3]];
+            replace32(frame, addr_at + i, c, &mut addrs);
         }
-        let old = u16::from_be_bytes([frame[port_at], frame[port_at + 1]]);
-        ports.word(old, port);
-        frame[port_at..port_at + 2].copy_from_slice(&port.to_be_bytes());
+        replace16(frame, port_at, port, &mut ports);
     }
-    if !fp.v6 {
+    if N == 4 {
         let at = fp.l3 + 10;
-        let c = addrs.apply(u16::from_be_bytes([frame[at], frame[at + 1]]));
-        frame[at..at + 2].copy_from_slice(&c.to_be_bytes());
+        let c = updated(frame, at, addrs);
+        frame[at..at + 2].copy_from_slice(&c.to_ne_bytes());
     }
-    let old = u16::from_be_bytes([frame[csum_at], frame[csum_at + 1]]);
-    if fp.protocol == IpProtocol::UDP && old == 0 && !fp.v6 {
+    let udp = fp.protocol == IpProtocol::UDP;
+    if udp && N == 4 && frame[csum_at] == 0 && frame[csum_at + 1] == 0 {
         // No checksum: stays none.
         return true;
     }
-    addrs.merge(ports);
-    let mut new = addrs.apply(old);
-    if new == 0 && fp.protocol == IpProtocol::UDP {
+    let mut new = updated(frame, csum_at, addrs + ports);
+    if new == 0 && udp {
         new = 0xffff;
     }
-    frame[csum_at..csum_at + 2].copy_from_slice(&new.to_be_bytes());
+    frame[csum_at..csum_at + 2].copy_from_slice(&new.to_ne_bytes());
     true
 }
 
@@ -528,6 +614,10 @@ mod tests {
             let Some(fp) = parse(&b) else { return Ok(()); };
             let full = parse_frame(&b).unwrap().ip;
             prop_assert_eq!(checksums_ok(&b, &fp), crate::packet::verify_checksums(&b, &full));
+            prop_assert_eq!(
+                fp.header_ok,
+                fp.v6 || crate::packet::ipv4_header_ok(&b[fp.l3..fp.l4])
+            );
             let addr = |a: u128| if fp.v6 {
                 IpAddr::V6(Ipv6Addr::from(a))
             } else {

@@ -19,7 +19,7 @@
 use super::xmit::{InRoute, OutRoute};
 use crate::conn::{ConnFlags, Endpoint, FastTicket};
 use core::net::{IpAddr, Ipv4Addr};
-use rvs_wire::flow::FlowTuple;
+use rvs_wire::flow::{FlowTuple, NatPlan};
 
 /// TCP flags that change a connection's state: such segments take the locked path.
 pub(crate) const TCP_STATE_FLAGS: u16 = 0x01 | 0x02 | 0x04; // FIN, SYN, RST
@@ -75,6 +75,8 @@ pub(crate) struct FlowFill {
     pub route: FlowRoute,
     /// Inbound packets of a connection the sync master counts (see `sync.rs`).
     pub sync: Option<SyncCounter>,
+    /// NAT and FULLNAT: the rewrite, prepared once.
+    pub plan: Option<NatPlan>,
 }
 
 /// Where a connection's inbound packets are counted for the sync threshold, and
@@ -124,6 +126,7 @@ impl FlowCache {
                     client: Endpoint::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
                 }),
                 sync: None,
+                plan: None,
             },
         };
         FlowCache {
@@ -229,6 +232,7 @@ mod tests {
                 local: None,
             }),
             sync: None,
+            plan: None,
         }
     }
 

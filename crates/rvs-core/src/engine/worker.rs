@@ -256,7 +256,14 @@ impl Worker {
             FlowRoute::In(route) => {
                 // A real server gone: the locked path decides (expire_nodest_conn).
                 let (svc, dest) = self.reg.dest(flow.dest_id)?;
-                let sent = xmit::fast_inbound(&self.sh.cfg, frame, fp, route, dest.config.method);
+                let sent = xmit::fast_inbound(
+                    &self.sh.cfg,
+                    frame,
+                    fp,
+                    route,
+                    flow.plan.as_ref(),
+                    dest.config.method,
+                );
                 if let (Verdict::Forward(_), true) = (sent.verdict, sent.to_dest) {
                     dest.rt.stats.inbound(self.index, bytes);
                     svc.rt.stats.inbound(self.index, bytes);
@@ -268,7 +275,7 @@ impl Worker {
                 Some(sent.verdict)
             }
             FlowRoute::Out(route) => {
-                let v = xmit::fast_outbound(frame, fp, route);
+                let v = xmit::fast_outbound(frame, fp, route, flow.plan.as_ref());
                 if let Verdict::Forward(_) = v {
                     if let Some((svc, dest)) = self.reg.dest(flow.dest_id) {
                         dest.rt.stats.outbound(self.index, bytes);
@@ -290,15 +297,16 @@ impl Worker {
         let Some(ticket) = c.fast_ticket(dir) else {
             return;
         };
-        let sync = match dir {
-            Direction::In => super::sync::counter_of(c),
-            Direction::Out => None,
+        let (sync, plan) = match &route {
+            FlowRoute::In(r) => (super::sync::counter_of(c), xmit::plan_in(r)),
+            FlowRoute::Out(r) => (None, xmit::plan_out(r)),
         };
         self.pending.set(Some(FlowFill {
             ticket,
             dest_id: c.dest_id(),
             route,
             sync,
+            plan,
         }));
     }
 

@@ -6,7 +6,7 @@ use super::{mtu, tunnel};
 use crate::conn::{Conn, ConnFlags, ConnView, Endpoint};
 use crate::model::ForwardMethod;
 use crate::verdict::{DropReason, Egress, Frame, Verdict};
-use rvs_wire::flow::{self, FlowPacket};
+use rvs_wire::flow::{self, FlowPacket, NatPlan};
 use rvs_wire::packet::IpInfo;
 use rvs_wire::rewrite::{rewrite, NatRewrite};
 use rvs_wire::{ipv4, ipv6, packet};
@@ -232,14 +232,36 @@ pub(crate) fn outbound(
     }
 }
 
+/// The rewrite of a client packet of `conn` (NAT, FULLNAT), prepared for the flow
+/// cache; `None` for other methods or when the endpoints' families differ.
+pub(crate) fn plan_in(conn: &InRoute) -> Option<NatPlan> {
+    let dst = Some((conn.dest.addr, conn.dest.port));
+    match conn.flags.0 & ConnFlags::FWD_MASK {
+        ConnFlags::MASQ => NatPlan::new(None, dst),
+        ConnFlags::FULLNAT => NatPlan::new(Some((conn.local?.addr, conn.local?.port)), dst),
+        _ => None,
+    }
+}
+
+/// The rewrite of a reply of `conn`, prepared for the flow cache.
+pub(crate) fn plan_out(conn: &OutRoute) -> Option<NatPlan> {
+    let virt = Some((conn.virt.addr, conn.virt.port));
+    match conn.flags.0 & ConnFlags::FWD_MASK {
+        ConnFlags::MASQ => NatPlan::new(virt, None),
+        ConnFlags::FULLNAT => NatPlan::new(virt, Some((conn.client.addr, conn.client.port))),
+        _ => None,
+    }
+}
+
 /// [`inbound`] for a packet the flow cache forwards: the same decisions and the same
-/// bytes, on the lean view of the packet.
+/// bytes, on the lean view of the packet. `plan` is [`plan_in`] of `conn`.
 #[inline]
 pub(crate) fn fast_inbound(
     cfg: &EngineConfig,
     frame: &mut Frame<'_>,
     fp: &FlowPacket,
     conn: &InRoute,
+    plan: Option<&NatPlan>,
     method: ForwardMethod,
 ) -> Sent {
     let rip = conn.dest.addr;
@@ -249,26 +271,18 @@ pub(crate) fn fast_inbound(
             return tunnel_in(cfg, frame, &ip, conn, method);
         }
         ConnFlags::DROUTE => {
-            if frame.checksum_verified() || flow::header_ok(frame.bytes(), fp) {
+            if frame.checksum_verified() || fp.header_ok {
                 forward(rip, true)
             } else {
                 Verdict::Drop(DropReason::BadChecksum)
             }
         }
         fwd @ (ConnFlags::MASQ | ConnFlags::FULLNAT) => {
-            let src = match (fwd, conn.local) {
-                (ConnFlags::MASQ, _) => None,
-                (_, Some(l)) => Some((l.addr, l.port)),
-                (_, None) => {
-                    return Sent {
-                        verdict: Verdict::Drop(DropReason::NoConnection),
-                        to_dest: true,
-                    }
-                }
-            };
-            if !frame.checksum_verified() && !flow::checksums_ok(frame.bytes(), fp) {
+            if fwd == ConnFlags::FULLNAT && conn.local.is_none() {
+                Verdict::Drop(DropReason::NoConnection)
+            } else if !frame.checksum_verified() && !flow::checksums_ok(frame.bytes(), fp) {
                 Verdict::Drop(DropReason::BadChecksum)
-            } else if flow::rewrite(frame.bytes_mut(), fp, src, Some((rip, conn.dest.port))) {
+            } else if plan.is_some_and(|p| p.apply(frame.bytes_mut(), fp)) {
                 forward(rip, false)
             } else {
                 Verdict::Drop(DropReason::Malformed)
@@ -282,9 +296,14 @@ pub(crate) fn fast_inbound(
     }
 }
 
-/// [`outbound`] for a reply the flow cache forwards.
+/// [`outbound`] for a reply the flow cache forwards; `plan` is [`plan_out`] of `conn`.
 #[inline]
-pub(crate) fn fast_outbound(frame: &mut Frame<'_>, fp: &FlowPacket, conn: &OutRoute) -> Verdict {
+pub(crate) fn fast_outbound(
+    frame: &mut Frame<'_>,
+    fp: &FlowPacket,
+    conn: &OutRoute,
+    plan: Option<&NatPlan>,
+) -> Verdict {
     let fwd = conn.flags.0 & ConnFlags::FWD_MASK;
     if fwd != ConnFlags::MASQ && fwd != ConnFlags::FULLNAT {
         return Verdict::Pass;
@@ -295,9 +314,7 @@ pub(crate) fn fast_outbound(frame: &mut Frame<'_>, fp: &FlowPacket, conn: &OutRo
     if !flow::decrement_ttl(frame.bytes_mut(), fp) {
         return Verdict::Pass;
     }
-    let virt = Some((conn.virt.addr, conn.virt.port));
-    let client = (fwd == ConnFlags::FULLNAT).then_some((conn.client.addr, conn.client.port));
-    if flow::rewrite(frame.bytes_mut(), fp, virt, client) {
+    if plan.is_some_and(|p| p.apply(frame.bytes_mut(), fp)) {
         forward(conn.client.addr, false)
     } else {
         Verdict::Drop(DropReason::Malformed)
