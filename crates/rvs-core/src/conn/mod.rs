@@ -19,6 +19,10 @@
 //! every ~100 ms  table.expire(now, budget)
 //! ```
 //!
+//! The engine's flow caches take, with a forwarded packet's [`ConnView`], a
+//! [`FastTicket`]; later packets that leave the entry as it is go through
+//! [`ConnTable::fast_touch`] instead (no lock: a version check and the timer restart).
+//!
 //! Each entry is bound to its real server's [`DestCounters`] (shared `Arc`), which the
 //! table keeps right by itself: new entries count as inactive (templates as
 //! persistent), state changes move them between active and inactive, removal uncounts

@@ -6,6 +6,10 @@
 //!   diffs it against the running one and publishes an immutable snapshot that workers
 //!   pick up with one atomic load per packet (never a lock).
 //! - Each data-plane thread owns a [`Worker`] and calls [`Worker::process`] per frame.
+//!   Packets that only restart a connection's timer (established TCP without SYN, FIN
+//!   or RST; UDP) take the worker's flow cache (`flow_cache.rs`): no lookup, no lock,
+//!   no state machine, checked against the entry's version word. The rest take the
+//!   locked path: full parse, the connection table under its shard's lock, scheduling.
 //! - The control plane reads figures with [`Engine::status`] / [`Engine::connections`]
 //!   and drives housekeeping with [`Engine::tick`].
 
