@@ -142,6 +142,9 @@ pub enum DropReason {
     NoHeadroom,
     /// The packet would not fit the egress MTU.
     TooBig,
+    /// The packet's TTL or hop limit ran out on its way to the real server, and the
+    /// "time exceeded" answer did not fit the buffer.
+    TtlExceeded,
 }
 
 /// The engine's decision about one frame.

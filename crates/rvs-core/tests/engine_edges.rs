@@ -81,7 +81,8 @@ fn gre_with_checksum_and_a_vlan_tag_survive_encapsulation() {
     let gre = 18 + 20;
     assert_eq!(&out[gre..gre + 4], &[0x80, 0x00, 0x08, 0x00]);
     assert_eq!(checksum::checksum(&out[gre..]), 0, "GRE checksum verifies");
-    assert_eq!(&out[gre + 8..], &plain[14..]);
+    // The inner packet as sent, less the TTL the route to the real server took.
+    assert_eq!(&out[gre + 8..], &routed(&plain)[14..]);
 }
 
 #[test]
@@ -235,4 +236,38 @@ fn an_icmp_error_from_the_real_server_side_of_a_fullnat_connection_reaches_the_c
     };
     assert_eq!((q.src, q.dst), (v4(CIP), v4(VIP)));
     assert_eq!(q.ports, Some((40400, 80)));
+}
+
+#[test]
+fn a_client_packet_without_ttl_left_is_answered_time_exceeded() {
+    for method in [ForwardMethod::Masq, ForwardMethod::Route] {
+        let e = engine_with(&[service(
+            Protocol::Tcp,
+            80,
+            SchedulerKind::Rr,
+            vec![dest("192.168.1.11", 80, method, 1)],
+        )]);
+        let mut w = e.worker(0);
+        let mut syn = tcp_frame((v4(CIP), 40300), (v4(VIP), 80), SYN, b"");
+        let mut h = ipv4::Packet::new_unchecked(&mut syn[14..]);
+        h.set_ttl(1);
+        h.fill_checksum();
+        let (v, out) = run(&mut w, &syn, t(0));
+        assert_eq!(fwd(v).next_hop, v4(CIP), "{method:?}: back to the client");
+        let p = parsed(&out);
+        assert_eq!((p.ip.src, p.ip.dst), (v4(VIP), v4(CIP)));
+        let Transport::IcmpError {
+            msg_type,
+            code,
+            quoted: Some(q),
+        } = p.ip.transport
+        else {
+            panic!("not an ICMP error: {:?}", p.ip.transport)
+        };
+        assert_eq!((msg_type, code), (11, 0), "time exceeded in transit");
+        assert_eq!(q.ports, Some((40300, 80)));
+        // Nothing reached the real server.
+        let s = &e.status(t(0))[0];
+        assert_eq!(s.dests[0].stats.in_pkts, 0);
+    }
 }

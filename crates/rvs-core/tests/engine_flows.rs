@@ -89,7 +89,11 @@ fn dr_keeps_the_packet_and_asks_for_on_link_egress() {
             on_link: true
         }
     );
-    assert_eq!(out, pkt, "DR leaves the IP packet untouched");
+    assert_eq!(
+        out,
+        routed(&pkt),
+        "DR leaves the IP packet as routed: one TTL less"
+    );
 }
 
 fn tun_engine(tun: Tunnel) -> Engine {
@@ -112,7 +116,7 @@ fn tun_prepends_an_ipip_outer_header() {
     assert_eq!(p.ip.protocol, IpProtocol(4));
     assert_eq!(out.len(), pkt.len() + 20);
     assert_eq!(&out[..12], &pkt[..12], "Ethernet addresses moved along");
-    assert_eq!(&out[34..], &pkt[14..], "inner packet unchanged");
+    assert_eq!(&out[34..], &routed(&pkt)[14..], "inner packet as routed");
 }
 
 #[test]

@@ -177,7 +177,7 @@ fn blank_local_port(frame: &[u8], from_server: bool) -> Vec<u8> {
 
 /// Damage a frame now and then the way the wire does.
 /// Returns whether a checksum was broken.
-fn perturb(frame: &mut [u8], from_server: bool, rng: &mut fastrand::Rng) -> bool {
+fn perturb(frame: &mut [u8], rng: &mut fastrand::Rng) -> bool {
     match rng.u8(..50) {
         // The transport checksum.
         0 | 1 => {
@@ -190,8 +190,8 @@ fn perturb(frame: &mut [u8], from_server: bool, rng: &mut fastrand::Rng) -> bool
             frame[24] ^= 0x01;
             true
         }
-        // A reply that may not be forwarded any further.
-        3 if from_server => {
+        // A packet that may not be forwarded any further.
+        3 => {
             let mut p = ipv4::Packet::new_unchecked(&mut frame[14..]);
             p.set_ttl(1);
             p.fill_checksum();
@@ -217,7 +217,7 @@ fn run_all(
         .map(|k| {
             let mut frame = frame_of(f, p, k);
             let mut rng = fastrand::Rng::with_seed(damage);
-            broken = perturb(&mut frame, p.from_server, &mut rng);
+            broken = perturb(&mut frame, &mut rng);
             run(&mut workers[k][wi], &frame, now)
         })
         .collect();
@@ -342,10 +342,14 @@ fn play(seed: u64) {
             if let Verdict::Forward(_) = verdict {
                 // Replies come from where the first packet went, to where it came
                 // from after the rewrite (the client, or FULLNAT's local address).
+                // (Not an answer to the client, such as "time exceeded".)
                 for (k, (_, out)) in outs.iter().enumerate() {
                     let p = parse_frame(out).unwrap();
-                    let (sp, dp) = p.ip.transport.ports().unwrap();
-                    f.server[k] = Some(((p.ip.dst, dp), (p.ip.src, sp)));
+                    if let (Some((sp, dp)), false) =
+                        (p.ip.transport.ports(), p.ip.dst == f.client.0)
+                    {
+                        f.server[k] = Some(((p.ip.dst, dp), (p.ip.src, sp)));
+                    }
                 }
             }
         }

@@ -49,7 +49,7 @@ impl IoDrop {
 }
 
 /// The engine's drop reasons in a fixed order, for indexing.
-pub const ENGINE_DROPS: [DropReason; 9] = [
+pub const ENGINE_DROPS: [DropReason; 10] = [
     DropReason::Malformed,
     DropReason::BadChecksum,
     DropReason::Fragment,
@@ -59,6 +59,7 @@ pub const ENGINE_DROPS: [DropReason; 9] = [
     DropReason::DestRemoved,
     DropReason::NoHeadroom,
     DropReason::TooBig,
+    DropReason::TtlExceeded,
 ];
 
 fn engine_index(reason: DropReason) -> usize {
@@ -72,6 +73,7 @@ fn engine_index(reason: DropReason) -> usize {
         DropReason::DestRemoved => 6,
         DropReason::NoHeadroom => 7,
         DropReason::TooBig => 8,
+        DropReason::TtlExceeded => 9,
     }
 }
 

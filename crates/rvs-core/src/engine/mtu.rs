@@ -32,24 +32,61 @@ pub(crate) fn answer_too_big(
 ) -> Option<Verdict> {
     let limit = if cfg.mtu == 0 { u16::MAX } else { cfg.mtu };
     let mtu = usize::from(limit).saturating_sub(tunnel::overhead(rip, tun));
-    let eth = ip.offset;
-    let mut scratch = [0u8; icmpv6::MAX_ERROR_LEN];
     let original = frame.bytes().get(ip.offset..ip.end)?;
-    let n = match (ip.src, ip.dst) {
-        (IpAddr::V4(_), IpAddr::V4(vip)) => {
+    let (v4, v6) = match ip.src {
+        IpAddr::V4(_) => {
             let df = ipv4::Packet::new_checked(original).ok()?.dont_frag();
             if !df || mtu < MIN_MTU_V4 {
                 return None;
             }
-            let repr = icmpv4::Repr::frag_needed(mtu as u16);
-            icmpv4::emit_error_packet(&mut scratch, vip, &repr, original).ok()?
+            (icmpv4::Repr::frag_needed(mtu as u16), None)
         }
-        (IpAddr::V6(_), IpAddr::V6(vip)) => {
+        IpAddr::V6(_) => {
             if mtu < MIN_MTU_V6 {
                 return None;
             }
-            let repr = icmpv6::Repr::packet_too_big(mtu as u32);
-            icmpv6::emit_error_packet(&mut scratch, vip, &repr, original).ok()?
+            let unused = icmpv4::Repr::frag_needed(0);
+            (unused, Some(icmpv6::Repr::packet_too_big(mtu as u32)))
+        }
+    };
+    answer(frame, ip, &v4, v6.as_ref())
+}
+
+/// Rewrite `frame` (parsed as `ip`, a client packet whose TTL or hop limit ran out
+/// on its way to the real server) into ICMP "time exceeded in transit" for its
+/// sender, from the virtual address, as the kernel's `decrement_ttl` answers. `None`
+/// (frame unchanged) when there is no room for the error.
+pub(crate) fn answer_time_exceeded(frame: &mut Frame<'_>, ip: &IpInfo) -> Option<Verdict> {
+    let v4 = icmpv4::Repr {
+        msg_type: icmpv4::types::TIME_EXCEEDED,
+        code: 0,
+        rest: [0; 4],
+    };
+    let v6 = icmpv6::Repr {
+        msg_type: icmpv6::types::TIME_EXCEEDED,
+        code: 0,
+        rest: [0; 4],
+    };
+    answer(frame, ip, &v4, Some(&v6))
+}
+
+/// Rewrite `frame` into the ICMP error `v4` (or ICMPv6 `v6`) about it, from its
+/// destination (the virtual address) back to its source.
+fn answer(
+    frame: &mut Frame<'_>,
+    ip: &IpInfo,
+    v4: &icmpv4::Repr,
+    v6: Option<&icmpv6::Repr>,
+) -> Option<Verdict> {
+    let eth = ip.offset;
+    let mut scratch = [0u8; icmpv6::MAX_ERROR_LEN];
+    let original = frame.bytes().get(ip.offset..ip.end)?;
+    let n = match (ip.src, ip.dst, v6) {
+        (IpAddr::V4(_), IpAddr::V4(vip), _) => {
+            icmpv4::emit_error_packet(&mut scratch, vip, v4, original).ok()?
+        }
+        (IpAddr::V6(_), IpAddr::V6(vip), Some(v6)) => {
+            icmpv6::emit_error_packet(&mut scratch, vip, v6, original).ok()?
         }
         _ => return None,
     };
@@ -204,11 +241,13 @@ mod tests {
             (q.src, q.dst, q.ports),
             (IpAddr::V4(CIP), IpAddr::V4(VIP), Some((40000, 80)))
         );
-        assert_eq!(
-            &out[q.offset..q.end],
-            &original[14..14 + (576 - 28)],
-            "the quote is the start of the client's packet, cut to 576 bytes in all"
-        );
+        // The quote is the start of the client's packet, cut to 576 bytes in all, as
+        // the kernel quotes it: after the route to the real server took one TTL.
+        let mut sent = original[14..14 + (576 - 28)].to_vec();
+        let mut h = ipv4::Packet::new_unchecked(&mut sent[..]);
+        h.set_ttl(h.ttl() - 1);
+        h.fill_checksum();
+        assert_eq!(&out[q.offset..q.end], &sent[..]);
         // The answer is not traffic to the real server.
         let s = &e.status(Instant::ZERO)[0];
         assert_eq!((s.stats.in_pkts, s.dests[0].stats.in_pkts), (0, 0));
@@ -234,6 +273,10 @@ mod tests {
             Verdict::Drop(DropReason::TooBig),
             "no DF: nothing to tell"
         );
-        assert_eq!(out, original, "a refused frame is left as it came");
+        assert_eq!(
+            out.len(),
+            original.len(),
+            "a refused frame is not encapsulated"
+        );
     }
 }

@@ -106,6 +106,11 @@ pub(crate) struct Sent {
 /// A client → virtual packet of a connection (`conn`), to its real server. `method` is
 /// the real server's current configuration (for the tunnel parameters); the
 /// connection's own method bits decide how it is forwarded.
+///
+/// In the kernel's order: the IPv4 header was checked on input; the route to the real
+/// server then costs the packet one TTL (`__ip_vs_get_out_rt`: a packet with none left
+/// is answered with "time exceeded"); NAT verifies the transport checksum before it
+/// rewrites.
 #[inline]
 pub(crate) fn inbound(
     cfg: &EngineConfig,
@@ -114,12 +119,42 @@ pub(crate) fn inbound(
     conn: &InRoute,
     method: ForwardMethod,
 ) -> Sent {
-    if conn.flags.0 & ConnFlags::FWD_MASK == ConnFlags::TUNNEL {
+    let to_dest = |verdict| Sent {
+        verdict,
+        to_dest: true,
+    };
+    let fwd = conn.flags.0 & ConnFlags::FWD_MASK;
+    match fwd {
+        ConnFlags::MASQ | ConnFlags::DROUTE | ConnFlags::TUNNEL => {}
+        ConnFlags::FULLNAT if conn.local.is_some() => {}
+        ConnFlags::FULLNAT => return to_dest(Verdict::Drop(DropReason::NoConnection)),
+        // The director is the real server: the local stack takes the packet.
+        _ => return to_dest(Verdict::Pass),
+    }
+    if !header_ok(frame, ip) {
+        return to_dest(Verdict::Drop(DropReason::BadChecksum));
+    }
+    if !decrement_ttl(frame, ip) {
+        return time_exceeded(frame, ip);
+    }
+    if fwd == ConnFlags::TUNNEL {
         return tunnel_in(cfg, frame, ip, conn, method);
     }
-    Sent {
-        verdict: rewrite_in(frame, ip, conn),
-        to_dest: true,
+    to_dest(rewrite_in(frame, ip, conn))
+}
+
+/// The client's packet has no TTL left: answer it (not counted as forwarded).
+#[cold]
+fn time_exceeded(frame: &mut Frame<'_>, ip: &IpInfo) -> Sent {
+    match mtu::answer_time_exceeded(frame, ip) {
+        Some(verdict) => Sent {
+            verdict,
+            to_dest: false,
+        },
+        None => Sent {
+            verdict: Verdict::Drop(DropReason::TtlExceeded),
+            to_dest: true,
+        },
     }
 }
 
@@ -137,9 +172,6 @@ fn tunnel_in(
         verdict,
         to_dest: true,
     };
-    if !header_ok(frame, ip) {
-        return to_dest(Verdict::Drop(DropReason::BadChecksum));
-    }
     let tun = match method {
         ForwardMethod::Tunnel(t) => t,
         _ => Default::default(),
@@ -157,7 +189,7 @@ fn tunnel_in(
     }
 }
 
-/// Every method but TUN.
+/// NAT, FULLNAT and DR, once the header and TTL are done.
 #[inline]
 fn rewrite_in(frame: &mut Frame<'_>, ip: &IpInfo, conn: &InRoute) -> Verdict {
     let rip = conn.dest.addr;
@@ -185,13 +217,7 @@ fn rewrite_in(frame: &mut Frame<'_>, ip: &IpInfo, conn: &InRoute) -> Verdict {
                 Err(_) => Verdict::Drop(DropReason::Malformed),
             }
         }
-        ConnFlags::DROUTE => {
-            if !header_ok(frame, ip) {
-                return Verdict::Drop(DropReason::BadChecksum);
-            }
-            forward(rip, true)
-        }
-        // The director is the real server: the local stack takes the packet.
+        ConnFlags::DROUTE => forward(rip, true),
         _ => Verdict::Pass,
     }
 }
@@ -265,22 +291,31 @@ pub(crate) fn fast_inbound(
     method: ForwardMethod,
 ) -> Sent {
     let rip = conn.dest.addr;
-    let verdict = match conn.flags.0 & ConnFlags::FWD_MASK {
+    let to_dest = |verdict| Sent {
+        verdict,
+        to_dest: true,
+    };
+    let fwd = conn.flags.0 & ConnFlags::FWD_MASK;
+    match fwd {
+        ConnFlags::MASQ | ConnFlags::DROUTE | ConnFlags::TUNNEL => {}
+        ConnFlags::FULLNAT if conn.local.is_some() => {}
+        ConnFlags::FULLNAT => return to_dest(Verdict::Drop(DropReason::NoConnection)),
+        _ => return to_dest(Verdict::Pass),
+    }
+    if !frame.checksum_verified() && !fp.header_ok {
+        return to_dest(Verdict::Drop(DropReason::BadChecksum));
+    }
+    if !flow::decrement_ttl(frame.bytes_mut(), fp) {
+        return time_exceeded(frame, &fp.ip_info(frame.bytes()));
+    }
+    let verdict = match fwd {
         ConnFlags::TUNNEL => {
             let ip = fp.ip_info(frame.bytes());
             return tunnel_in(cfg, frame, &ip, conn, method);
         }
-        ConnFlags::DROUTE => {
-            if frame.checksum_verified() || fp.header_ok {
-                forward(rip, true)
-            } else {
-                Verdict::Drop(DropReason::BadChecksum)
-            }
-        }
-        fwd @ (ConnFlags::MASQ | ConnFlags::FULLNAT) => {
-            if fwd == ConnFlags::FULLNAT && conn.local.is_none() {
-                Verdict::Drop(DropReason::NoConnection)
-            } else if !frame.checksum_verified() && !flow::checksums_ok(frame.bytes(), fp) {
+        ConnFlags::DROUTE => forward(rip, true),
+        _ => {
+            if !frame.checksum_verified() && !flow::checksums_ok(frame.bytes(), fp) {
                 Verdict::Drop(DropReason::BadChecksum)
             } else if plan.is_some_and(|p| p.apply(frame.bytes_mut(), fp)) {
                 forward(rip, false)
@@ -288,12 +323,8 @@ pub(crate) fn fast_inbound(
                 Verdict::Drop(DropReason::Malformed)
             }
         }
-        _ => Verdict::Pass,
     };
-    Sent {
-        verdict,
-        to_dest: true,
-    }
+    to_dest(verdict)
 }
 
 /// [`outbound`] for a reply the flow cache forwards; `plan` is [`plan_out`] of `conn`.

@@ -211,3 +211,13 @@ pub fn fwd(v: Verdict) -> Egress {
         other => panic!("expected Forward, got {other:?}"),
     }
 }
+
+/// `frame` (Ethernet/IPv4) as the director routes it on: one TTL less, header
+/// checksum updated (the kernel's `decrement_ttl` on the way to a real server).
+pub fn routed(frame: &[u8]) -> Vec<u8> {
+    let mut b = frame.to_vec();
+    let mut h = ipv4::Packet::new_unchecked(&mut b[14..]);
+    h.set_ttl(h.ttl() - 1);
+    h.fill_checksum();
+    b
+}
