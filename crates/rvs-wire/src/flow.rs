@@ -441,21 +441,23 @@ fn rewrite_family<const N: usize>(
 
 /// Decrement the IPv4 TTL (updating the header checksum) or the IPv6 hop limit; false,
 /// changing nothing, when it is 0 or 1 (the packet must not be forwarded).
+#[inline]
 pub fn decrement_ttl(frame: &mut [u8], fp: &FlowPacket) -> bool {
-    let at = fp.l3 + if fp.v6 { 7 } else { 8 };
-    let Some(&ttl) = frame.get(at) else {
+    let Some(h) = frame.get_mut(fp.l3..fp.l3 + 12) else {
         return false;
     };
-    if ttl <= 1 || frame.len() < fp.l3 + 12 {
-        return false;
-    }
-    frame[at] = ttl - 1;
-    if !fp.v6 {
-        // TTL is the high byte of the word at offset 8, the protocol its low byte.
-        let old = u16::from_be_bytes([ttl, frame[fp.l3 + 9]]);
-        let c = u16::from_be_bytes([frame[fp.l3 + 10], frame[fp.l3 + 11]]);
-        let c = checksum::update16(c, old, old - 0x0100);
-        frame[fp.l3 + 10..fp.l3 + 12].copy_from_slice(&c.to_be_bytes());
+    if fp.v6 {
+        if h[7] <= 1 {
+            return false;
+        }
+        h[7] -= 1;
+    } else {
+        if h[8] <= 1 {
+            return false;
+        }
+        h[8] -= 1;
+        let c = crate::ipv4::checksum_after_ttl_decrement(u16::from_be_bytes([h[10], h[11]]));
+        h[10..12].copy_from_slice(&c.to_be_bytes());
     }
     true
 }

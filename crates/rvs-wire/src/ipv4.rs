@@ -28,6 +28,15 @@ const FLAG_DF: u16 = 0x4000;
 const FLAG_MF: u16 = 0x2000;
 const OFFSET_MASK: u16 = 0x1fff;
 
+/// The header checksum once the TTL went down by one, computed as the kernel's
+/// `ip_decrease_ttl` does (0x0100 added with end-around carry), so that the result is
+/// the kernel's to the bit (a full recomputation may give 0xffff where it gives 0).
+#[inline]
+pub fn checksum_after_ttl_decrement(checksum: u16) -> u16 {
+    let c = u32::from(checksum) + 0x0100;
+    (c + u32::from(c >= 0xffff)) as u16
+}
+
 /// A view of an IPv4 packet.
 ///
 /// After [`Packet::new_checked`] the header (options included) is in the buffer and the total
@@ -267,10 +276,9 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         }
         let b = self.buffer.as_ref();
         let old = be16(b, field::TTL);
-        let new = old - 0x0100;
-        let c = checksum::update16(self.checksum(), old, new);
+        let c = checksum_after_ttl_decrement(self.checksum());
         let b = self.buffer.as_mut();
-        put16(b, field::TTL, new);
+        put16(b, field::TTL, old - 0x0100);
         self.set_checksum(c);
         true
     }
