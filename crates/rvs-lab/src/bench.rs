@@ -13,6 +13,7 @@
 //!
 //! Load: wrk with keep-alive and with `Connection: close`, and one iperf3 stream to
 //! rs1. Every load is bounded in time; all traffic stays inside the namespaces.
+//! rvsd runs only while an rvs scenario is measured (its taps would tax the others).
 
 use crate::bins;
 use crate::director::Director;
@@ -58,6 +59,14 @@ impl Scenario {
             Scenario::RvsDr => "rvs-dr",
             Scenario::RvsFullNat => "rvs-fullnat",
         }
+    }
+
+    /// rvsd must run (and only then: see [`Rvsd`]).
+    fn is_rvs(self) -> bool {
+        matches!(
+            self,
+            Scenario::RvsNat | Scenario::RvsDr | Scenario::RvsFullNat
+        )
     }
 
     fn target(self) -> &'static str {
@@ -390,6 +399,29 @@ fn start_rvs(bed: &Bed, workers: u16) -> Result<Director> {
     Ok(d)
 }
 
+/// rvsd, started for the rvs scenarios and stopped for the others: its packet
+/// rings see every frame on the director's interfaces (taps come before steering),
+/// and copying and handing over the other scenarios' frames would tax them.
+struct Rvsd<'a> {
+    bed: &'a Bed,
+    workers: u16,
+    running: Option<Director>,
+}
+
+impl Rvsd<'_> {
+    fn set(&mut self, on: bool) -> Result<()> {
+        if on && self.running.is_none() {
+            self.running = Some(start_rvs(self.bed, self.workers)?);
+            std::thread::sleep(Duration::from_millis(300));
+        } else if !on {
+            if let Some(d) = self.running.take() {
+                d.stop();
+            }
+        }
+        Ok(())
+    }
+}
+
 fn nft_dnat(bed: &Bed, on: bool) -> Result<()> {
     if on {
         let rules = format!(
@@ -482,8 +514,13 @@ pub fn run_bench(o: &BenchOptions, lab: &Lab) -> Result<String> {
     need_tools()?;
     let bed = build(lab)?;
     start_servers(&bed)?;
-    let director = start_rvs(&bed, o.workers)?;
+    // Let nginx and HAProxy bind before the first smoke test.
     std::thread::sleep(Duration::from_millis(500));
+    let mut rvsd = Rvsd {
+        bed: &bed,
+        workers: o.workers,
+        running: None,
+    };
     let mut report = String::new();
     writeln!(
         report,
@@ -498,6 +535,7 @@ pub fn run_bench(o: &BenchOptions, lab: &Lab) -> Result<String> {
     )
     .ok();
     for &s in &o.scenarios {
+        rvsd.set(s.is_rvs())?;
         if s == Scenario::NftNat {
             nft_dnat(&bed, true)?;
         }
@@ -513,6 +551,7 @@ pub fn run_bench(o: &BenchOptions, lab: &Lab) -> Result<String> {
     for rep in 1..=o.reps {
         for close in [false, true] {
             for &s in &o.scenarios {
+                rvsd.set(s.is_rvs())?;
                 if s == Scenario::NftNat {
                     nft_dnat(&bed, true)?;
                 }
@@ -533,6 +572,7 @@ pub fn run_bench(o: &BenchOptions, lab: &Lab) -> Result<String> {
             }
         }
         for &s in &o.scenarios {
+            rvsd.set(s.is_rvs())?;
             if s == Scenario::NftNat {
                 nft_dnat(&bed, true)?;
             }
@@ -614,13 +654,15 @@ pub fn run_bench(o: &BenchOptions, lab: &Lab) -> Result<String> {
         )
         .ok();
     }
-    writeln!(
-        report,
-        "\nrvsd's view after the run:\n```\n{}```",
-        director.rvsadm(&["-Ln", "--stats"])?
-    )
-    .ok();
-    director.stop();
+    if let Some(d) = &rvsd.running {
+        writeln!(
+            report,
+            "\nrvsd's view after its last run:\n```\n{}```",
+            d.rvsadm(&["-Ln", "--stats"])?
+        )
+        .ok();
+    }
+    rvsd.set(false)?;
     let _ = std::fs::remove_dir_all(&bed.work);
     Ok(report)
 }
