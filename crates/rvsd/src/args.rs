@@ -32,7 +32,7 @@ pub struct Args {
     pub workers: u16,
 
     /// Entries of each worker's flow cache, the lock-free path for packets of
-    /// established connections (about 128 bytes each; 0 turns it off).
+    /// established connections (168 bytes each; 0 turns it off).
     #[arg(long, value_name = "N", default_value_t = 4096,
           value_parser = clap::value_parser!(u32).range(0..=1 << 22))]
     pub flow_cache: u32,

@@ -80,7 +80,7 @@ pub struct EngineConfig {
     pub mtu: u16,
     /// Entries of each worker's flow cache, the lock-free fast path for the packets
     /// of established connections (rounded up to a power of two; 0 turns it off,
-    /// which changes no outcome, only the cost). About 128 bytes each.
+    /// which changes no outcome, only the cost). 168 bytes each.
     pub flow_cache: usize,
 }
 

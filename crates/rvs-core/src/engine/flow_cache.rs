@@ -280,6 +280,13 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_stays_within_four_cache_lines() {
+        let size = core::mem::size_of::<Slot>();
+        println!("flow cache entry: {size} bytes");
+        assert!(size <= 256, "{size} bytes");
+    }
+
+    #[test]
     fn a_disabled_cache_never_hits() {
         let mut c = FlowCache::new(0, 1);
         c.insert(key(1), fill(1));
