@@ -238,8 +238,21 @@ fn an_icmp_error_from_the_real_server_side_of_a_fullnat_connection_reaches_the_c
     assert_eq!(q.ports, Some((40400, 80)));
 }
 
+/// As Linux 6.1 did in the lab (`lab/scenarios/ttl.sh`, captures in
+/// `tests/fixtures/ttl-6.1/`): NAT and DR real servers see TTL 63 for 64 sent; a
+/// datagram sent with TTL 1 is answered "time exceeded in-transit" from the VIP, TOS
+/// 0xc0, quoting the packet as it came (TTL 1).
 #[test]
 fn a_client_packet_without_ttl_left_is_answered_time_exceeded() {
+    let lab = |f: &str| {
+        std::fs::read_to_string(format!(
+            "{}/tests/fixtures/ttl-6.1/{f}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    };
+    assert!(lab("rs1.txt").contains("ttl 63") && lab("rs2.txt").contains("ttl 63"));
+    assert!(lab("cl-icmp.txt").contains("10.0.0.100 > 10.1.9.2: ICMP time exceeded in-transit"));
     for method in [ForwardMethod::Masq, ForwardMethod::Route] {
         let e = engine_with(&[service(
             Protocol::Tcp,
@@ -266,6 +279,13 @@ fn a_client_packet_without_ttl_left_is_answered_time_exceeded() {
         };
         assert_eq!((msg_type, code), (11, 0), "time exceeded in transit");
         assert_eq!(q.ports, Some((40300, 80)));
+        let outer = ipv4::Packet::new_checked(&out[14..]).unwrap();
+        assert_eq!(outer.tos(), 0xc0, "internet-control precedence");
+        assert_eq!(
+            out[q.offset + 8],
+            1,
+            "the quote shows the packet as it came"
+        );
         // Nothing reached the real server.
         let s = &e.status(t(0))[0];
         assert_eq!(s.dests[0].stats.in_pkts, 0);

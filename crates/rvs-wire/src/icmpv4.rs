@@ -249,7 +249,9 @@ pub fn emit_error_packet(
         protocol: IpProtocol::ICMP,
         payload_len: icmp_len as u16,
         ttl: 64,
-        tos: 0,
+        // As the kernel's icmp_send: the original's TOS bits, internet-control
+        // precedence (0xc0).
+        tos: (orig.tos() & 0x1e) | 0xc0,
         ident: 0,
         dont_frag: false,
     }
