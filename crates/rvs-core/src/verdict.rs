@@ -14,6 +14,8 @@ pub struct Frame<'a> {
     len: usize,
     /// The NIC or kernel already verified the checksums (CHECKSUM_UNNECESSARY).
     csum_verified: bool,
+    /// Length of the TCP super-frame this frame is the first segment of; 0 if none.
+    super_len: u32,
 }
 
 impl<'a> Frame<'a> {
@@ -27,7 +29,24 @@ impl<'a> Frame<'a> {
             start,
             len,
             csum_verified: false,
+            super_len: 0,
         }
+    }
+
+    /// This frame is the first segment of a TCP super-frame (GRO/TSO) of `len` bytes
+    /// (Ethernet header included) that the data plane sends whole, with the headers the
+    /// engine gives the segment. The counters then count the super-frame's bytes (one
+    /// packet), as the kernel counts a GRO packet.
+    pub fn set_super_frame_len(&mut self, len: usize) {
+        self.super_len = u32::try_from(len).unwrap_or(u32::MAX);
+    }
+
+    /// The IP bytes the counters count for this frame, whose IP packet starts at
+    /// `ip_offset` and is `ip_len` bytes long.
+    #[inline]
+    pub fn counted_ip_len(&self, ip_offset: usize, ip_len: usize) -> u64 {
+        let whole = (self.super_len as usize).saturating_sub(ip_offset);
+        whole.max(ip_len) as u64
     }
 
     /// Mark the frame's checksums as already verified (the kernel's

@@ -208,6 +208,9 @@ impl<P: WorkerProcessor, I: PacketIo> Worker<P, I> {
                 let slot = &mut received[i * slot_size..(i + 1) * slot_size];
                 let mut frame = Frame::new(slot, t.headroom, lens[i]);
                 frame.set_checksum_verified(verified[i]);
+                if let Some(w) = &whole {
+                    frame.set_super_frame_len(w.keep.frame_len());
+                }
                 let verdict = self.processor.process(&mut frame, now);
                 if let (Some(w), Verdict::Forward(egress)) = (whole, verdict) {
                     let at = lay.whole_frame(w.slot);

@@ -251,7 +251,7 @@ impl Worker {
             self.cache.remove(key);
             return None;
         }
-        let bytes = fp.ip_len() as u64;
+        let bytes = frame.counted_ip_len(fp.l3, fp.ip_len());
         match &flow.route {
             FlowRoute::In(route) => {
                 // A real server gone: the locked path decides (expire_nodest_conn).
@@ -429,7 +429,7 @@ impl Worker {
         let (svc, dest) = self.reg.dest(dest_id)?;
         let sent = xmit::inbound(&self.sh.cfg, frame, ip, route, dest.config.method);
         if let (Verdict::Forward(_), true) = (sent.verdict, sent.to_dest) {
-            let bytes = ip.len() as u64;
+            let bytes = frame.counted_ip_len(ip.offset, ip.len());
             dest.rt.stats.inbound(self.index, bytes);
             svc.rt.stats.inbound(self.index, bytes);
         }
@@ -534,7 +534,7 @@ impl Worker {
     ) -> Verdict {
         let v = xmit::outbound(&self.sh.cfg, frame, ip, route);
         if let Verdict::Forward(_) = v {
-            let bytes = ip.len() as u64;
+            let bytes = frame.counted_ip_len(ip.offset, ip.len());
             if let Some((svc, dest)) = self.reg.dest(dest_id) {
                 dest.rt.stats.outbound(self.index, bytes);
                 svc.rt.stats.outbound(self.index, bytes);
