@@ -447,7 +447,8 @@ fn ipv6_clients_are_matched_under_the_prefix_length() {
 
 /// The same datagrams, in the same order, as the lab scenario run on Linux 6.1 (real
 /// servers in the kernel's list order rs3, rs2, rs1; `-p 60 --pe sip -o`, rr): the
-/// real server each reached, or `None` where the kernel dropped it.
+/// real server each reached, or `None` where the kernel dropped it. Scenario:
+/// `lab/scenarios/sip.sh`; what 6.1 and 6.12 printed: `tests/fixtures/sip-*/`.
 #[test]
 fn the_kernels_choices_for_a_sequence_of_datagrams() {
     let mut s = sip_service(Protocol::Udp, true, 32);
