@@ -252,6 +252,7 @@ fn a_client_packet_without_ttl_left_is_answered_time_exceeded() {
         .unwrap()
     };
     assert!(lab("rs1.txt").contains("ttl 63") && lab("rs2.txt").contains("ttl 63"));
+    assert!(lab("stats.txt").contains("UDP  10.0.0.100:7001                     2        2"));
     assert!(lab("cl-icmp.txt").contains("10.0.0.100 > 10.1.9.2: ICMP time exceeded in-transit"));
     for method in [ForwardMethod::Masq, ForwardMethod::Route] {
         let e = engine_with(&[service(
@@ -286,9 +287,11 @@ fn a_client_packet_without_ttl_left_is_answered_time_exceeded() {
             1,
             "the quote shows the packet as it came"
         );
-        // Nothing reached the real server.
+        // Counted though it never reached the real server: the kernel counts a packet
+        // of a connection before transmitting it (the lab's InPkts is 2 for the two
+        // datagrams of each service, one of them answered "time exceeded").
         let s = &e.status(t(0))[0];
-        assert_eq!(s.dests[0].stats.in_pkts, 0);
+        assert_eq!(s.dests[0].stats.in_pkts, 1);
     }
 }
 
@@ -320,4 +323,42 @@ fn a_super_frame_counts_all_its_bytes() {
     let after = e.status(t(2))[0].stats;
     assert_eq!(after.in_pkts - before.in_pkts, 2);
     assert_eq!(after.in_bytes - before.in_bytes, 2 * (20 + 20 + 45 * 1448));
+}
+
+/// As the kernel: a packet whose IPv4 header does not verify is dropped by IP input
+/// before IPVS sees it (not counted); a packet of a connection whose TCP checksum does
+/// not verify is counted, then dropped by the NAT transmitter.
+#[test]
+fn header_and_transport_checksum_failures_count_as_the_kernel_counts() {
+    let e = engine_with(&[service(
+        Protocol::Tcp,
+        80,
+        SchedulerKind::Rr,
+        vec![dest("192.168.1.11", 80, ForwardMethod::Masq, 1)],
+    )]);
+    let mut w = e.worker(0);
+    let c = (v4(CIP), 40500);
+    fwd(run(&mut w, &tcp_frame(c, (v4(VIP), 80), SYN, b""), t(0)).0);
+    fwd(run(&mut w, &tcp_frame(c, (v4(VIP), 80), ACK, b""), t(1)).0);
+    let counted = |e: &Engine| e.status(t(2))[0].stats.in_pkts;
+    let base = counted(&e);
+    let mut bad_header = tcp_frame(c, (v4(VIP), 80), ACK, b"x");
+    bad_header[24] ^= 0x01;
+    let mut bad_tcp = tcp_frame(c, (v4(VIP), 80), ACK, b"x");
+    let last = bad_tcp.len() - 1;
+    bad_tcp[last] ^= 0x01;
+    for _ in 0..2 {
+        // Twice: the locked path, then the flow cache.
+        assert_eq!(
+            run(&mut w, &bad_header, t(2)).0,
+            Verdict::Drop(DropReason::BadChecksum)
+        );
+        fwd(run(&mut w, &tcp_frame(c, (v4(VIP), 80), ACK, b""), t(2)).0);
+    }
+    assert_eq!(counted(&e), base + 2, "bad headers are not counted");
+    assert_eq!(
+        run(&mut w, &bad_tcp, t(3)).0,
+        Verdict::Drop(DropReason::BadChecksum)
+    );
+    assert_eq!(counted(&e), base + 3, "a bad TCP checksum is counted");
 }

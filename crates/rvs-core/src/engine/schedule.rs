@@ -94,14 +94,13 @@ impl Worker {
                 dest: new.dest,
                 local,
             };
+            // Counted before it is transmitted, as every packet of a connection.
+            let bytes = frame.counted_ip_len(ip.offset, ip.len());
+            dest.rt.stats.inbound(self.index, bytes);
+            svc.rt.stats.inbound(self.index, bytes);
             let sent = xmit::inbound(&self.sh.cfg, frame, ip, &route, method);
             if let Some(l) = local {
                 self.sh.pool.free(l);
-            }
-            if let (Verdict::Forward(_), true) = (sent.verdict, sent.to_dest) {
-                let bytes = ip.len() as u64;
-                dest.rt.stats.inbound(self.index, bytes);
-                svc.rt.stats.inbound(self.index, bytes);
             }
             return sent.verdict;
         }

@@ -247,6 +247,11 @@ impl Worker {
                 count = Some((cell, pkts));
             }
         }
+        // IP input's header check comes before anything IPVS does (the locked path
+        // tells the kernel's packets from rvs's).
+        if !fp.header_ok && !frame.checksum_verified() {
+            return None;
+        }
         if !self.sh.conns.fast_touch(&flow.ticket, now) {
             self.cache.remove(key);
             return None;
@@ -264,13 +269,11 @@ impl Worker {
                     flow.plan.as_ref(),
                     dest.config.method,
                 );
-                if let (Verdict::Forward(_), true) = (sent.verdict, sent.to_dest) {
-                    dest.rt.stats.inbound(self.index, bytes);
-                    svc.rt.stats.inbound(self.index, bytes);
-                    // Counted as the locked path counts: forwarded packets only.
-                    if let Some((cell, pkts)) = count {
-                        cell.set(pkts);
-                    }
+                // Counted whatever became of it, as the locked path counts.
+                dest.rt.stats.inbound(self.index, bytes);
+                svc.rt.stats.inbound(self.index, bytes);
+                if let Some((cell, pkts)) = count {
+                    cell.set(pkts);
                 }
                 Some(sent.verdict)
             }
@@ -314,6 +317,15 @@ impl Worker {
         // Packets to a virtual address are client packets; anything else may be a reply
         // from a real server (NAT, FULLNAT) or a packet of a firewall-mark service.
         let to_vip = self.reg.is_vip(&l4.dst.addr);
+        // IP input drops a packet whose IPv4 header does not verify before IPVS sees it:
+        // no state change, no count. Others' packets are left to the kernel to drop.
+        if !xmit::header_ok(frame, ip) {
+            return if to_vip {
+                Verdict::Drop(DropReason::BadChecksum)
+            } else {
+                Verdict::Pass
+            };
+        }
         // Established connections are forwarded with their entry in place, under its
         // shard's lock (no copy of the entry).
         if !to_vip {
@@ -427,13 +439,19 @@ impl Worker {
         route: &xmit::InRoute,
     ) -> Option<xmit::Sent> {
         let (svc, dest) = self.reg.dest(dest_id)?;
-        let sent = xmit::inbound(&self.sh.cfg, frame, ip, route, dest.config.method);
-        if let (Verdict::Forward(_), true) = (sent.verdict, sent.to_dest) {
-            let bytes = frame.counted_ip_len(ip.offset, ip.len());
-            dest.rt.stats.inbound(self.index, bytes);
-            svc.rt.stats.inbound(self.index, bytes);
-        }
-        Some(sent)
+        // The kernel counts a packet of a connection before transmitting it
+        // (`ip_vs_in_stats`), whatever becomes of it: a bad transport checksum, no TTL
+        // left, too big for the tunnel.
+        let bytes = frame.counted_ip_len(ip.offset, ip.len());
+        dest.rt.stats.inbound(self.index, bytes);
+        svc.rt.stats.inbound(self.index, bytes);
+        Some(xmit::inbound(
+            &self.sh.cfg,
+            frame,
+            ip,
+            route,
+            dest.config.method,
+        ))
     }
 
     /// The real server of a connection is gone: drop, and with expire_nodest_conn
@@ -466,10 +484,10 @@ impl Worker {
         }
         match sent {
             None => AfterIn::DestGone(c.id()),
-            Some(xmit::Sent {
-                verdict: v @ Verdict::Forward(_),
-                to_dest: true,
-            }) if self.sh.sync_master.load(Ordering::Relaxed) => AfterIn::Sync(v, c.id(), *t),
+            // Every packet of the connection counts towards the sync threshold.
+            Some(sent) if self.sh.sync_master.load(Ordering::Relaxed) => {
+                AfterIn::Sync(sent.verdict, c.id(), *t)
+            }
             Some(sent) => AfterIn::Done(sent.verdict),
         }
     }
@@ -501,10 +519,8 @@ impl Worker {
         match self.send_in(frame, ip, conn.dest_id, &xmit::InRoute::of(conn)) {
             None => self.dest_gone(conn.id),
             Some(sent) => {
-                if let (Verdict::Forward(_), true) = (sent.verdict, sent.to_dest) {
-                    if self.sh.sync_master.load(Ordering::Relaxed) {
-                        super::sync::maybe_queue(self, conn, t, now);
-                    }
+                if self.sh.sync_master.load(Ordering::Relaxed) {
+                    super::sync::maybe_queue(self, conn, t, now);
                 }
                 sent.verdict
             }

@@ -18,7 +18,7 @@ fn checksums_ok(frame: &Frame<'_>, ip: &IpInfo) -> bool {
 
 /// The IPv4 header checksum (IP input checks it for every packet).
 #[inline]
-fn header_ok(frame: &Frame<'_>, ip: &IpInfo) -> bool {
+pub(crate) fn header_ok(frame: &Frame<'_>, ip: &IpInfo) -> bool {
     if frame.checksum_verified() || ip.is_ipv6() {
         return true;
     }
@@ -302,9 +302,7 @@ pub(crate) fn fast_inbound(
         ConnFlags::FULLNAT => return to_dest(Verdict::Drop(DropReason::NoConnection)),
         _ => return to_dest(Verdict::Pass),
     }
-    if !frame.checksum_verified() && !fp.header_ok {
-        return to_dest(Verdict::Drop(DropReason::BadChecksum));
-    }
+    // The IPv4 header was checked on input (`Worker::fast`).
     if !flow::decrement_ttl(frame.bytes_mut(), fp) {
         return time_exceeded(frame, &fp.ip_info(frame.bytes()));
     }
