@@ -107,10 +107,10 @@ pub(crate) struct Sent {
 /// the real server's current configuration (for the tunnel parameters); the
 /// connection's own method bits decide how it is forwarded.
 ///
-/// In the kernel's order: the IPv4 header was checked on input; the route to the real
-/// server then costs the packet one TTL (`__ip_vs_get_out_rt`: a packet with none left
-/// is answered with "time exceeded"); NAT verifies the transport checksum before it
-/// rewrites.
+/// In the kernel's order: the IPv4 header was checked on input (by the caller, before
+/// the table: [`header_ok`]); the route to the real server then costs the packet one
+/// TTL (`__ip_vs_get_out_rt`: a packet with none left is answered with "time
+/// exceeded"); NAT verifies the transport checksum before it rewrites.
 #[inline]
 pub(crate) fn inbound(
     cfg: &EngineConfig,
@@ -130,9 +130,6 @@ pub(crate) fn inbound(
         ConnFlags::FULLNAT => return to_dest(Verdict::Drop(DropReason::NoConnection)),
         // The director is the real server: the local stack takes the packet.
         _ => return to_dest(Verdict::Pass),
-    }
-    if !header_ok(frame, ip) {
-        return to_dest(Verdict::Drop(DropReason::BadChecksum));
     }
     if !decrement_ttl(frame, ip) {
         return time_exceeded(frame, ip);
