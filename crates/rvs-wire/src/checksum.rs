@@ -61,6 +61,14 @@ pub fn sum_ne(data: &[u8]) -> u64 {
     acc
 }
 
+/// Whether a 64-bit one's-complement accumulator (of [`sum_ne`], or of any byte
+/// order) folds to all ones, i.e. the data it summed verifies: the folded value is the
+/// accumulator modulo 0xffff, and 0 only for 0. One remainder instead of the folds.
+#[inline]
+pub fn verifies_u64(acc: u64) -> bool {
+    acc != 0 && acc % 0xffff == 0
+}
+
 /// Fold a 64-bit one's-complement accumulator (of [`sum_ne`]) to 16 bits, still in
 /// native order.
 #[inline]
@@ -235,6 +243,29 @@ pub fn crc32c_parts(parts: &[&[u8]]) -> u32 {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn verifies_u64_is_folding_to_all_ones() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for edge in [
+            0u64,
+            0xffff,
+            0x1fffe,
+            0xffff_ffff,
+            0x1_0000_fffe,
+            5 * 0xffff_ffff,
+        ] {
+            assert_eq!(verifies_u64(edge), fold_u64(edge) == 0xffff, "{edge:#x}");
+        }
+        for _ in 0..100_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let acc = x >> (x % 30);
+            assert_eq!(verifies_u64(acc), fold_u64(acc) == 0xffff, "{acc:#x}");
+        }
+    }
+
     use super::*;
     use proptest::prelude::*;
 

@@ -101,7 +101,7 @@ pub fn parse(frame: &[u8]) -> Option<FlowPacket> {
             let tuple = [0, ne32(h, 12), 0, ne32(h, 16), 0];
             let header_ok = if hl == 20 {
                 let words = ne32(h, 0) + ne32(h, 4) + ne32(h, 8) + tuple[1] + tuple[3];
-                checksum::fold_u64(words) == 0xffff
+                checksum::verifies_u64(words)
             } else {
                 frame
                     .get(l3..l3 + hl)
@@ -275,7 +275,7 @@ pub fn checksums_ok(frame: &[u8], fp: &FlowPacket) -> bool {
         + u64::from(u16::from_ne_bytes(((len >> 16) as u16).to_be_bytes()))
         + checksum::sum_ne(covered);
     // All ones reads the same in either byte order.
-    checksum::fold_u64(acc) == 0xffff
+    checksum::verifies_u64(acc)
 }
 
 /// Replace the 4 bytes at `at` with `new`, adding the change (new minus old, in one's

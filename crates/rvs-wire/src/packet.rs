@@ -464,11 +464,7 @@ pub fn ipv4_header_ok(header: &[u8]) -> bool {
         }
         (0..h.len()).step_by(4).map(word).sum()
     };
-    let s = (acc & 0xffff_ffff) + (acc >> 32);
-    let s = (s & 0xffff_ffff) + (s >> 32);
-    let s = (s & 0xffff) + (s >> 16);
-    let s = (s & 0xffff) + (s >> 16);
-    (s & 0xffff) + (s >> 16) == 0xffff
+    checksum::verifies_u64(acc)
 }
 
 /// Verify the IPv4 header checksum and the transport checksum (TCP, UDP, SCTP, ICMP,
