@@ -10,34 +10,12 @@ use rvs_core::conn::{
 };
 use rvs_core::model::ForwardMethod;
 use rvs_core::time::Instant;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::sync::Arc;
 
-struct Counting;
-
-thread_local! {
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.with(|a| a.set(a.get() + 1));
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+mod alloc_support;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocs() -> u64 {
-    ALLOCS.with(|a| a.get())
-}
+static GLOBAL: alloc_support::Counting = alloc_support::Counting;
 
 fn ep(a: u32, port: u16) -> Endpoint {
     Endpoint::new(IpAddr::V4(Ipv4Addr::from(a)), port)
@@ -66,41 +44,42 @@ fn steady_state_does_not_allocate() {
     let ack = PacketEvent::Tcp(TcpFlags::ACK);
 
     let mut live = std::collections::VecDeque::with_capacity(MAX);
-    let before = allocs();
-    let mut inserted = 0u32;
-    for (i, n) in news.into_iter().enumerate() {
-        // Keep the table nearly full: churn through ten times its size.
-        if live.len() >= MAX - 64 {
-            let id = live.pop_front().unwrap();
-            assert!(t.expire_now(id));
+    let (inserted, allocations) = alloc_support::allocations_in(|| {
+        let mut inserted = 0u32;
+        for (i, n) in news.into_iter().enumerate() {
+            // Keep the table nearly full: churn through ten times its size.
+            if live.len() >= MAX - 64 {
+                let id = live.pop_front().unwrap();
+                assert!(t.expire_now(id));
+            }
+            let Ok(c) = t.insert(n, now) else { continue };
+            inserted += 1;
+            live.push_back(c.id);
+            t.on_packet(c.id, Direction::In, syn, now).unwrap();
+            let client = ep(0x0A40_0000 + i as u32, 1000);
+            let k = InKey {
+                proto: 6,
+                client,
+                virt: vip,
+            };
+            assert!(t.process_in(&k, ack, now).is_some());
+            let o = OutKey {
+                proto: 6,
+                server: rs,
+                client,
+            };
+            assert!(t.process_out(&o, ack, now).is_some());
+            let miss = InKey {
+                proto: 17,
+                client,
+                virt: vip,
+            };
+            assert!(t.lookup_in(&miss, now).is_none());
         }
-        let Ok(c) = t.insert(n, now) else { continue };
-        inserted += 1;
-        live.push_back(c.id);
-        t.on_packet(c.id, Direction::In, syn, now).unwrap();
-        let client = ep(0x0A40_0000 + i as u32, 1000);
-        let k = InKey {
-            proto: 6,
-            client,
-            virt: vip,
-        };
-        assert!(t.process_in(&k, ack, now).is_some());
-        let o = OutKey {
-            proto: 6,
-            server: rs,
-            client,
-        };
-        assert!(t.process_out(&o, ack, now).is_some());
-        let miss = InKey {
-            proto: 17,
-            client,
-            virt: vip,
-        };
-        assert!(t.lookup_in(&miss, now).is_none());
-    }
-    t.expire(Instant::from_secs(5000), 100_000);
-    let after = allocs();
+        t.expire(Instant::from_secs(5000), 100_000);
+        inserted
+    });
     assert!(inserted > 30_000, "only {inserted} inserted");
-    assert_eq!(after - before, 0, "allocations on the packet path");
+    assert_eq!(allocations, 0, "allocations on the packet path");
     assert!(t.is_empty());
 }

@@ -3,45 +3,12 @@
 //! each one reaches, and the templates the listing shows.
 
 mod engine_support;
-use core::cell::Cell;
 use engine_support::*;
 use rvs_core::status::ConnEntry;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-/// Counts allocations made on a thread that watches (the data-path rule: none per
-/// packet once the engine is configured).
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    static WATCHING: Cell<bool> = const { Cell::new(false) };
-}
-
-fn note() {
-    if WATCHING.with(Cell::get) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: forwards every call to the system allocator unchanged.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+mod alloc_support;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: alloc_support::Counting = alloc_support::Counting;
 
 const RS: [&str; 3] = ["192.168.1.11", "192.168.1.12", "192.168.1.13"];
 
@@ -335,23 +302,19 @@ fn new_call_ids_and_known_ones_allocate_nothing_per_packet() {
             send(&mut w, &frames[0], t(0)),
             Verdict::Forward(_)
         ));
-        let before = ALLOCATIONS.load(Ordering::Relaxed);
-        WATCHING.with(|c| c.set(true));
-        let mut forwarded = 0;
-        for round in 0..2 {
-            for pkt in &frames {
-                if let Verdict::Forward(_) = send(&mut w, pkt, t(1 + round)) {
-                    forwarded += 1;
+        let (forwarded, allocations) = alloc_support::allocations_in(|| {
+            let mut forwarded = 0;
+            for round in 0..2 {
+                for pkt in &frames {
+                    if let Verdict::Forward(_) = send(&mut w, pkt, t(1 + round)) {
+                        forwarded += 1;
+                    }
                 }
             }
-        }
-        WATCHING.with(|c| c.set(false));
+            forwarded
+        });
         assert_eq!(forwarded, 2 * frames.len());
-        assert_eq!(
-            ALLOCATIONS.load(Ordering::Relaxed) - before,
-            0,
-            "-o: {one_packet}"
-        );
+        assert_eq!(allocations, 0, "-o: {one_packet}");
         assert_eq!(templates(&e, t(3)).len(), frames.len());
     }
 }

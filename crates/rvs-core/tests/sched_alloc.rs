@@ -2,45 +2,15 @@
 //! global allocator (counting only on the thread under test) watches
 //! `schedule` for every scheduler after `update` has built its tables.
 
-use core::cell::Cell;
 use core::net::{IpAddr, Ipv4Addr};
 use rvs_core::model::{SchedFlags, SchedulerKind};
 use rvs_core::sched::{new_scheduler, DestLoad, SchedInput};
 use rvs_core::time::Instant;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    static WATCHING: Cell<bool> = const { Cell::new(false) };
-}
-
-fn note() {
-    if WATCHING.with(Cell::get) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: forwards every call to the system allocator unchanged.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+mod alloc_support;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: alloc_support::Counting = alloc_support::Counting;
 
 fn dests(n: usize) -> Vec<DestLoad> {
     (0..n)
@@ -64,31 +34,30 @@ fn no_scheduler_allocates_while_deciding() {
             let mut d = dests(8);
             let mut s = new_scheduler(kind, SchedFlags(flags), 5);
             s.update(&d, Instant::ZERO);
-            WATCHING.with(|w| w.set(true));
-            for j in 0..600u32 {
-                let input = SchedInput {
-                    src: IpAddr::V4(Ipv4Addr::from(0x0a01_0000 + j)),
-                    src_port: 20000 + j as u16,
-                    // Up to 300 destination addresses for lblc/lblcr's caches.
-                    dst: IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + j % 300)),
-                    dst_port: 80,
-                };
-                let now = Instant::from_millis(u64::from(j) * 10);
-                if let Some(i) = s.schedule(&d, &input, now) {
-                    d[i].active += 1;
-                    if d[i].active > 6 {
-                        d[i].overloaded = true; // let lblcr's sets grow
+            let ((), n) = alloc_support::allocations_in(|| {
+                for j in 0..600u32 {
+                    let input = SchedInput {
+                        src: IpAddr::V4(Ipv4Addr::from(0x0a01_0000 + j)),
+                        src_port: 20000 + j as u16,
+                        // Up to 300 destination addresses for lblc/lblcr's caches.
+                        dst: IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + j % 300)),
+                        dst_port: 80,
+                    };
+                    let now = Instant::from_millis(u64::from(j) * 10);
+                    if let Some(i) = s.schedule(&d, &input, now) {
+                        d[i].active += 1;
+                        if d[i].active > 6 {
+                            d[i].overloaded = true; // let lblcr's sets grow
+                        }
+                    }
+                    if j % 97 == 0 {
+                        d.iter_mut().for_each(|x| {
+                            x.active /= 2;
+                            x.overloaded = false;
+                        });
                     }
                 }
-                if j % 97 == 0 {
-                    d.iter_mut().for_each(|x| {
-                        x.active /= 2;
-                        x.overloaded = false;
-                    });
-                }
-            }
-            WATCHING.with(|w| w.set(false));
-            let n = ALLOCATIONS.swap(0, Ordering::Relaxed);
+            });
             assert_eq!(
                 n, 0,
                 "{kind} flags {flags:#x} allocated {n} times while scheduling"
