@@ -98,8 +98,8 @@ impl OutRoute {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Sent {
     pub verdict: Verdict,
-    /// The frame is the client's packet on its way to the real server (what the
-    /// counters and the sync threshold count), not an answer to the client.
+    /// The frame is the client's packet on its way to the real server (what the flow
+    /// cache may learn to forward), not an answer to the client.
     pub to_dest: bool,
 }
 
@@ -123,14 +123,10 @@ pub(crate) fn inbound(
         verdict,
         to_dest: true,
     };
-    let fwd = conn.flags.0 & ConnFlags::FWD_MASK;
-    match fwd {
-        ConnFlags::MASQ | ConnFlags::DROUTE | ConnFlags::TUNNEL => {}
-        ConnFlags::FULLNAT if conn.local.is_some() => {}
-        ConnFlags::FULLNAT => return to_dest(Verdict::Drop(DropReason::NoConnection)),
-        // The director is the real server: the local stack takes the packet.
-        _ => return to_dest(Verdict::Pass),
-    }
+    let fwd = match forwarding_method(conn) {
+        Ok(fwd) => fwd,
+        Err(verdict) => return to_dest(verdict),
+    };
     if !decrement_ttl(frame, ip) {
         return time_exceeded(frame, ip);
     }
@@ -140,7 +136,21 @@ pub(crate) fn inbound(
     to_dest(rewrite_in(frame, ip, conn))
 }
 
-/// The client's packet has no TTL left: answer it (not counted as forwarded).
+/// The method bits of `conn` when it sends packets on to a real server; otherwise the
+/// verdict at once: the director is the real server (its stack takes the packet), or
+/// a FULLNAT entry has no local endpoint.
+#[inline]
+fn forwarding_method(conn: &InRoute) -> Result<u32, Verdict> {
+    match conn.flags.0 & ConnFlags::FWD_MASK {
+        fwd @ (ConnFlags::MASQ | ConnFlags::DROUTE | ConnFlags::TUNNEL) => Ok(fwd),
+        ConnFlags::FULLNAT if conn.local.is_some() => Ok(ConnFlags::FULLNAT),
+        ConnFlags::FULLNAT => Err(Verdict::Drop(DropReason::NoConnection)),
+        _ => Err(Verdict::Pass),
+    }
+}
+
+/// The client's packet has no TTL left: answer it (the answer goes back to the
+/// client, not on to the real server).
 #[cold]
 fn time_exceeded(frame: &mut Frame<'_>, ip: &IpInfo) -> Sent {
     match mtu::answer_time_exceeded(frame, ip) {
@@ -292,13 +302,10 @@ pub(crate) fn fast_inbound(
         verdict,
         to_dest: true,
     };
-    let fwd = conn.flags.0 & ConnFlags::FWD_MASK;
-    match fwd {
-        ConnFlags::MASQ | ConnFlags::DROUTE | ConnFlags::TUNNEL => {}
-        ConnFlags::FULLNAT if conn.local.is_some() => {}
-        ConnFlags::FULLNAT => return to_dest(Verdict::Drop(DropReason::NoConnection)),
-        _ => return to_dest(Verdict::Pass),
-    }
+    let fwd = match forwarding_method(conn) {
+        Ok(fwd) => fwd,
+        Err(verdict) => return to_dest(verdict),
+    };
     // The IPv4 header was checked on input (`Worker::fast`).
     if !flow::decrement_ttl(frame.bytes_mut(), fp) {
         return time_exceeded(frame, &fp.ip_info(frame.bytes()));
