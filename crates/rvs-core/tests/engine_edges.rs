@@ -255,12 +255,7 @@ fn a_client_packet_without_ttl_left_is_answered_time_exceeded() {
     assert!(lab("stats.txt").contains("UDP  10.0.0.100:7001                     2        2"));
     assert!(lab("cl-icmp.txt").contains("10.0.0.100 > 10.1.9.2: ICMP time exceeded in-transit"));
     for method in [ForwardMethod::Masq, ForwardMethod::Route] {
-        let e = engine_with(&[service(
-            Protocol::Tcp,
-            80,
-            SchedulerKind::Rr,
-            vec![dest("192.168.1.11", 80, method, 1)],
-        )]);
+        let e = one_server("192.168.1.11", 80, method);
         let mut w = e.worker(0);
         let mut syn = tcp_frame((v4(CIP), 40300), (v4(VIP), 80), SYN, b"");
         let mut h = ipv4::Packet::new_unchecked(&mut syn[14..]);
@@ -300,12 +295,7 @@ fn a_client_packet_without_ttl_left_is_answered_time_exceeded() {
 /// segment only.
 #[test]
 fn a_super_frame_counts_all_its_bytes() {
-    let e = engine_with(&[service(
-        Protocol::Tcp,
-        80,
-        SchedulerKind::Rr,
-        vec![dest("192.168.1.11", 80, ForwardMethod::Masq, 1)],
-    )]);
+    let e = one_server("192.168.1.11", 80, ForwardMethod::Masq);
     let mut w = e.worker(0);
     let c = (v4(CIP), 40400);
     fwd(run(&mut w, &tcp_frame(c, (v4(VIP), 80), SYN, b""), t(0)).0);
@@ -330,12 +320,7 @@ fn a_super_frame_counts_all_its_bytes() {
 /// not verify is counted, then dropped by the NAT transmitter.
 #[test]
 fn header_and_transport_checksum_failures_count_as_the_kernel_counts() {
-    let e = engine_with(&[service(
-        Protocol::Tcp,
-        80,
-        SchedulerKind::Rr,
-        vec![dest("192.168.1.11", 80, ForwardMethod::Masq, 1)],
-    )]);
+    let e = one_server("192.168.1.11", 80, ForwardMethod::Masq);
     let mut w = e.worker(0);
     let c = (v4(CIP), 40500);
     fwd(run(&mut w, &tcp_frame(c, (v4(VIP), 80), SYN, b""), t(0)).0);

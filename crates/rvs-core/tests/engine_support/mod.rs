@@ -221,3 +221,13 @@ pub fn routed(frame: &[u8]) -> Vec<u8> {
     h.fill_checksum();
     b
 }
+
+/// An engine with one TCP service on VIP:80 (rr) and one real server.
+pub fn one_server(addr: &str, port: u16, method: ForwardMethod) -> Engine {
+    engine_with(&[service(
+        Protocol::Tcp,
+        80,
+        SchedulerKind::Rr,
+        vec![dest(addr, port, method, 1)],
+    )])
+}
