@@ -166,10 +166,12 @@ impl Worker {
 
     /// Classify, track and rewrite one Ethernet frame in place. See [`Verdict`].
     ///
-    /// Checksums are verified where the kernel verifies them (IPv4 headers; the
-    /// transport checksum of packets that NAT/FULLNAT rewrite; ICMP errors), and for
-    /// every packet that would open a connection, unless the data plane marked the
-    /// frame as verified ([`Frame::set_checksum_verified`]).
+    /// Checksums are verified where the kernel verifies them (IPv4 headers, ICMP
+    /// errors), and also for every packet that would open a connection and every SCTP
+    /// packet NAT rewrites, unless the data plane marked the frame as verified
+    /// ([`Frame::set_checksum_verified`]). TCP and UDP checksums of established
+    /// connections are updated incrementally, unverified, as the kernel updates them: a
+    /// corrupted segment reaches its receiver still corrupted.
     /// `CHECKSUM_PARTIAL` frames must be finished first
     /// (`rvs_wire::checksum::finish_partial`).
     pub fn process(&mut self, frame: &mut Frame<'_>, now: Instant) -> Verdict {

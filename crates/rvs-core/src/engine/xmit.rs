@@ -7,13 +7,24 @@ use crate::conn::{Conn, ConnFlags, ConnView, Endpoint};
 use crate::model::ForwardMethod;
 use crate::verdict::{DropReason, Egress, Frame, Verdict};
 use rvs_wire::flow::{self, FlowPacket, NatPlan};
-use rvs_wire::packet::IpInfo;
+use rvs_wire::packet::{IpInfo, Transport};
 use rvs_wire::rewrite::{rewrite, NatRewrite};
 use rvs_wire::{ipv4, ipv6, packet};
 
-/// Verify what the kernel verifies before it rewrites a transport header.
-fn checksums_ok(frame: &Frame<'_>, ip: &IpInfo) -> bool {
-    frame.checksum_verified() || packet::verify_checksums(frame.bytes(), ip)
+/// Whether a packet of a connection may have its transport header rewritten.
+///
+/// The kernel rewrites TCP and UDP checksums incrementally without verifying them
+/// (`tcp_dnat_handler`, `udp_snat_handler`...: only an application helper checks
+/// first), so a corrupted segment keeps its error through the rewrite and its receiver
+/// drops it. A rewritten SCTP packet gets its CRC32c computed afresh, which would make a
+/// corrupted one look sound: rvs verifies SCTP first, where the kernel does not.
+fn may_rewrite(frame: &Frame<'_>, ip: &IpInfo) -> bool {
+    match ip.transport {
+        Transport::Sctp { .. } => {
+            frame.checksum_verified() || packet::verify_checksums(frame.bytes(), ip)
+        }
+        _ => true,
+    }
 }
 
 /// The IPv4 header checksum (IP input checks it for every packet).
@@ -110,7 +121,8 @@ pub(crate) struct Sent {
 /// In the kernel's order: the IPv4 header was checked on input (by the caller, before
 /// the table: [`header_ok`]); the route to the real server then costs the packet one
 /// TTL (`__ip_vs_get_out_rt`: a packet with none left is answered with "time
-/// exceeded"); NAT verifies the transport checksum before it rewrites.
+/// exceeded"); NAT rewrites the transport checksum without verifying it
+/// ([`may_rewrite`]).
 #[inline]
 pub(crate) fn inbound(
     cfg: &EngineConfig,
@@ -202,7 +214,7 @@ fn rewrite_in(frame: &mut Frame<'_>, ip: &IpInfo, conn: &InRoute) -> Verdict {
     let rip = conn.dest.addr;
     match conn.flags.0 & ConnFlags::FWD_MASK {
         ConnFlags::MASQ => {
-            if !checksums_ok(frame, ip) {
+            if !may_rewrite(frame, ip) {
                 return Verdict::Drop(DropReason::BadChecksum);
             }
             let rw = NatRewrite::dst(rip, conn.dest.port);
@@ -215,7 +227,7 @@ fn rewrite_in(frame: &mut Frame<'_>, ip: &IpInfo, conn: &InRoute) -> Verdict {
             let Some(local) = conn.local else {
                 return Verdict::Drop(DropReason::NoConnection);
             };
-            if !checksums_ok(frame, ip) {
+            if !may_rewrite(frame, ip) {
                 return Verdict::Drop(DropReason::BadChecksum);
             }
             let rw = NatRewrite::both((local.addr, local.port), (rip, conn.dest.port));
@@ -242,7 +254,7 @@ pub(crate) fn outbound(
     if fwd != ConnFlags::MASQ && fwd != ConnFlags::FULLNAT {
         return Verdict::Pass;
     }
-    if !checksums_ok(frame, ip) {
+    if !may_rewrite(frame, ip) {
         return Verdict::Drop(DropReason::BadChecksum);
     }
     // Replies are forwarded (the kernel's ip_forward runs before IPVS sees them): the
@@ -317,9 +329,7 @@ pub(crate) fn fast_inbound(
         }
         ConnFlags::DROUTE => forward(rip, true),
         _ => {
-            if !frame.checksum_verified() && !flow::checksums_ok(frame.bytes(), fp) {
-                Verdict::Drop(DropReason::BadChecksum)
-            } else if plan.is_some_and(|p| p.apply(frame.bytes_mut(), fp)) {
+            if plan.is_some_and(|p| p.apply(frame.bytes_mut(), fp)) {
                 forward(rip, false)
             } else {
                 Verdict::Drop(DropReason::Malformed)
@@ -340,9 +350,6 @@ pub(crate) fn fast_outbound(
     let fwd = conn.flags.0 & ConnFlags::FWD_MASK;
     if fwd != ConnFlags::MASQ && fwd != ConnFlags::FULLNAT {
         return Verdict::Pass;
-    }
-    if !frame.checksum_verified() && !flow::checksums_ok(frame.bytes(), fp) {
-        return Verdict::Drop(DropReason::BadChecksum);
     }
     if !flow::decrement_ttl(frame.bytes_mut(), fp) {
         return Verdict::Pass;
