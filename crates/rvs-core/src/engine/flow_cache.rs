@@ -17,9 +17,9 @@
 //! connection handled by one worker, or two hot flows, rarely evict each other.
 
 use super::xmit::{InRoute, OutRoute};
-use crate::conn::{ConnFlags, Endpoint, FastTicket};
+use crate::conn::{ConnFlags, FastTicket};
 use core::net::{IpAddr, Ipv4Addr};
-use rvs_wire::flow::{FlowTuple, NatPlan};
+use rvs_wire::flow::{FlowRewrite, FlowTuple, NatPlan};
 
 /// TCP flags that change a connection's state: such segments take the locked path.
 pub(crate) const TCP_STATE_FLAGS: u16 = 0x01 | 0x02 | 0x04; // FIN, SYN, RST
@@ -58,7 +58,7 @@ fn same(a: &FlowKey, b: &FlowKey) -> bool {
     ((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3]) | (a[4] ^ b[4])) == 0
 }
 
-/// How the cached packets are forwarded.
+/// How the locked path forwarded a packet it offers the cache.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum FlowRoute {
     /// Client → real server.
@@ -75,7 +75,7 @@ pub(crate) struct FlowFill {
     pub route: FlowRoute,
     /// Inbound packets of a connection the sync master counts (see `sync.rs`).
     pub sync: Option<SyncCounter>,
-    /// NAT and FULLNAT: the rewrite, prepared once.
+    /// NAT and FULLNAT: the rewrite.
     pub plan: Option<NatPlan>,
 }
 
@@ -87,12 +87,74 @@ pub(crate) struct SyncCounter {
     pub syncable: bool,
 }
 
+/// What the fast path does with a packet of a cached flow, decided once when the
+/// flow is cached.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum FlowAction {
+    /// A client packet, on to its real server.
+    In(InAction),
+    /// NAT or FULLNAT, a reply: rewritten, back to the client `to`.
+    Out { to: IpAddr, rewrite: FlowRewrite },
+}
+
+/// How a client packet goes on to its real server.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum InAction {
+    /// DR: to the real server `to`, on-link, unchanged but for its TTL.
+    Route { to: IpAddr },
+    /// NAT or FULLNAT: rewritten, to the real server `to`.
+    Nat { to: IpAddr, rewrite: FlowRewrite },
+    /// TUN: encapsulated towards the real server, as the locked path encapsulates.
+    Tunnel(InRoute),
+}
+
+/// A cached flow.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CachedFlow {
+    pub ticket: FastTicket,
+    pub dest_id: u32,
+    pub sync: Option<SyncCounter>,
+    pub action: FlowAction,
+}
+
+impl CachedFlow {
+    /// The cache entry for the flow `key` from what the locked path offered; `None`
+    /// for what the fast path does not forward (the locked path keeps those).
+    fn of(key: &FlowKey, fill: &FlowFill) -> Option<CachedFlow> {
+        let rewrite = || fill.plan.and_then(|p| p.for_flow(key));
+        let action = match fill.route {
+            FlowRoute::In(r) => FlowAction::In(match r.flags.0 & ConnFlags::FWD_MASK {
+                ConnFlags::DROUTE => InAction::Route { to: r.dest.addr },
+                ConnFlags::TUNNEL => InAction::Tunnel(r),
+                ConnFlags::MASQ | ConnFlags::FULLNAT => InAction::Nat {
+                    to: r.dest.addr,
+                    rewrite: rewrite()?,
+                },
+                _ => return None,
+            }),
+            FlowRoute::Out(r) => match r.flags.0 & ConnFlags::FWD_MASK {
+                ConnFlags::MASQ | ConnFlags::FULLNAT => FlowAction::Out {
+                    to: r.client.addr,
+                    rewrite: rewrite()?,
+                },
+                _ => return None,
+            },
+        };
+        Some(CachedFlow {
+            ticket: fill.ticket,
+            dest_id: fill.dest_id,
+            sync: fill.sync,
+            action,
+        })
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Slot {
     key: FlowKey,
     /// Valid while equal to the cache's epoch (0 never is).
     epoch: u32,
-    flow: FlowFill,
+    flow: CachedFlow,
 }
 
 /// One worker's flow cache (see the module docs).
@@ -117,16 +179,13 @@ impl FlowCache {
         let empty = Slot {
             key: FlowKey::default(),
             epoch: 0,
-            flow: FlowFill {
+            flow: CachedFlow {
                 ticket: FastTicket::default(),
                 dest_id: 0,
-                route: FlowRoute::Out(OutRoute {
-                    flags: ConnFlags(0),
-                    virt: Endpoint::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
-                    client: Endpoint::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
-                }),
                 sync: None,
-                plan: None,
+                action: FlowAction::In(InAction::Route {
+                    to: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                }),
             },
         };
         FlowCache {
@@ -160,7 +219,7 @@ impl FlowCache {
     }
 
     #[inline]
-    pub fn get(&self, key: &FlowKey) -> Option<&FlowFill> {
+    pub fn get(&self, key: &FlowKey) -> Option<&CachedFlow> {
         if self.slots.is_empty() {
             return None;
         }
@@ -172,12 +231,16 @@ impl FlowCache {
             .map(|s| &s.flow)
     }
 
-    /// Remember `flow` for `key`, replacing the key's old entry, else an invalid one,
-    /// else one of the set's two chosen by the hash.
-    pub fn insert(&mut self, key: FlowKey, flow: FlowFill) {
+    /// Remember `fill` for `key`, replacing the key's old entry, else an invalid one,
+    /// else one of the set's two chosen by the hash; nothing when the fast path would
+    /// not forward such packets.
+    pub fn insert(&mut self, key: FlowKey, fill: &FlowFill) {
         if self.slots.is_empty() {
             return;
         }
+        let Some(flow) = CachedFlow::of(&key, fill) else {
+            return;
+        };
         let (i, h) = self.set_of(&key);
         let epoch = self.epoch;
         let Some(set) = self.slots.get_mut(i..i + 2) else {
@@ -211,6 +274,7 @@ impl FlowCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::conn::Endpoint;
 
     fn key(port: u16) -> FlowKey {
         FlowTuple([
@@ -227,7 +291,7 @@ mod tests {
             ticket: FastTicket::default(),
             dest_id,
             route: FlowRoute::In(InRoute {
-                flags: ConnFlags(0),
+                flags: ConnFlags(ConnFlags::DROUTE),
                 dest: Endpoint::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 9)), 80),
                 local: None,
             }),
@@ -252,7 +316,7 @@ mod tests {
         let mut c = FlowCache::new(64, 7);
         let keys: Vec<FlowKey> = (0..200u16).map(key).collect();
         for (i, k) in keys.iter().enumerate() {
-            c.insert(*k, fill(i as u32));
+            c.insert(*k, &fill(i as u32));
             assert_eq!(c.get(k).map(|f| f.dest_id), Some(i as u32));
         }
         // 200 keys in 64 places: some were evicted, none answers for another.
@@ -269,11 +333,11 @@ mod tests {
             .count();
         assert!(hits > 0 && hits <= 64, "{hits}");
         let last = keys[199];
-        c.insert(last, fill(999));
+        c.insert(last, &fill(999));
         assert_eq!(c.get(&last).map(|f| f.dest_id), Some(999));
         c.remove(&last);
         assert!(c.get(&last).is_none());
-        c.insert(last, fill(5));
+        c.insert(last, &fill(5));
         c.clear();
         assert!(c.get(&last).is_none());
         assert!(keys.iter().all(|k| c.get(k).is_none()));
@@ -289,7 +353,7 @@ mod tests {
     #[test]
     fn a_disabled_cache_never_hits() {
         let mut c = FlowCache::new(0, 1);
-        c.insert(key(1), fill(1));
+        c.insert(key(1), &fill(1));
         assert!(!c.enabled());
         assert!(c.get(&key(1)).is_none());
     }
@@ -297,9 +361,9 @@ mod tests {
     #[test]
     fn epoch_wrap_forgets_old_entries() {
         let mut c = FlowCache::new(4, 1);
-        c.insert(key(1), fill(1));
+        c.insert(key(1), &fill(1));
         c.epoch = u32::MAX;
-        c.insert(key(1), fill(2));
+        c.insert(key(1), &fill(2));
         c.clear();
         assert_eq!(c.epoch, 1);
         assert!(c.get(&key(1)).is_none());

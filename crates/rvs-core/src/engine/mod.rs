@@ -19,6 +19,7 @@ mod registry;
 mod runtime;
 
 pub use config::{EngineConfig, FullNatPool, Sysctls};
+mod fast_path;
 mod flow_cache;
 mod fullnat;
 mod icmp;
@@ -32,7 +33,7 @@ mod worker;
 mod xmit;
 
 pub use crate::conn::ConnFlags;
-pub use sync::{SyncConn, SyncImportError};
+pub use sync::{SyncConn, SyncImportError, SyncPe, PE_NAME_MAX};
 pub use worker::Worker;
 
 use crate::conn::{ConnTable, ConnTableConfig, ExpiryHook};

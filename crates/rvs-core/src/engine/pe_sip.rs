@@ -41,9 +41,9 @@ pub use callid::call_id;
 use super::registry::{Dest, Service};
 use super::worker::{Worker, L4};
 use super::xmit;
-use crate::conn::{ConnFlags, ConnId, Endpoint, InKey, InsertError, NewConn};
+use crate::conn::{Conn, ConnFlags, ConnId, ConnTable, Endpoint, InKey, InsertError, NewConn};
 use crate::model::{ForwardMethod, Persistence, Protocol, ServiceConfig, ServiceKey};
-use crate::persist::{self, PacketTuple};
+use crate::persist::{self, PacketTuple, PeDataStore};
 use crate::sched::SchedInput;
 use crate::time::Instant;
 use crate::verdict::{DropReason, Frame, Verdict};
@@ -99,6 +99,75 @@ fn with_port(key: &InKey, port: u16) -> InKey {
     k
 }
 
+/// Where [`place_template`] put a new template.
+pub(crate) enum Placed {
+    /// Inserted at a probe port and recorded for its Call-ID.
+    Recorded(ConnId),
+    /// The same Call-ID's template, inserted by someone else a moment ago.
+    Existing(ConnId),
+    /// Inserted but not recorded (another record won the race, or the store is
+    /// full); the new template was expired again.
+    Unrecorded,
+    /// The table refused it: full, or (`Exists`) every probe port taken by other
+    /// Call-IDs' templates.
+    NoRoom(InsertError),
+}
+
+/// Insert the template `make` builds for a probe port of ⟨`key`, `call_id`⟩ (`key`
+/// has client port 0) and record it in the store, replacing the record of `stale`
+/// (a template found gone). Shared by the packet path and the sync import, so that
+/// both place a Call-ID's template where the other's lookups find it.
+pub(crate) fn place_template(
+    store: &PeDataStore,
+    conns: &ConnTable,
+    key: &InKey,
+    call_id: &[u8],
+    stale: Option<ConnId>,
+    now: Instant,
+    make: impl Fn(&InKey) -> NewConn,
+) -> Placed {
+    let first = store.first_port(key, call_id);
+    let mut taken = InsertError::Full;
+    for i in 0..PROBES {
+        // 1..=65535: port 0 is where templates without PE data live.
+        let port = ((u32::from(first) - 1 + u32::from(i)) % 65535 + 1) as u16;
+        match conns.insert(make(&with_port(key, port)), now) {
+            Ok(t) => {
+                if store.record(key, call_id, port, t.id, stale) {
+                    return Placed::Recorded(t.id);
+                }
+                conns.expire_now(t.id);
+                return Placed::Unrecorded;
+            }
+            Err(InsertError::Exists(id)) if store.holds(id, key, call_id) => {
+                return Placed::Existing(id)
+            }
+            // Another Call-ID's template holds this port: try the next one.
+            Err(e @ InsertError::Exists(_)) => taken = e,
+            Err(e) => return Placed::NoRoom(e),
+        }
+    }
+    Placed::NoRoom(taken)
+}
+
+/// Find the live template recorded for ⟨`key`, `call_id`⟩: its entry, or the id of
+/// a record whose template is gone (to be replaced), or nothing.
+pub(crate) fn find_template(
+    store: &PeDataStore,
+    conns: &ConnTable,
+    key: &InKey,
+    call_id: &[u8],
+    now: Instant,
+) -> Option<Result<Conn, ConnId>> {
+    let (tid, port) = store.find(key, call_id)?;
+    Some(
+        conns
+            .lookup_template(&with_port(key, port), now)
+            .filter(|t| t.id == tid)
+            .ok_or(tid),
+    )
+}
+
 impl Worker {
     /// `ip_vs_sched_persist` for a SIP service, once the Call-ID is known: the real
     /// server of the Call-ID's template, or a scheduled one with a new template.
@@ -126,11 +195,8 @@ impl Worker {
         let store = &self.sh.pe_data;
         let conns = &self.sh.conns;
         let mut stale = None;
-        if let Some((tid, port)) = store.find(key, call_id) {
-            if let Some(t) = conns
-                .lookup_template(&with_port(key, port), now)
-                .filter(|t| t.id == tid)
-            {
+        if let Some(found) = find_template(store, conns, key, call_id, now) {
+            if let Ok(t) = &found {
                 let dest = svc.dest_by_id(t.dest_id);
                 let status = dest.map(|d| d.rt.status());
                 let same = match &want {
@@ -150,7 +216,7 @@ impl Worker {
                 conns.invalidate_template(t.id);
             }
             // Expired or invalidated: the next template takes its record over.
-            stale = Some(tid);
+            stale = Some(found.map_or_else(|tid| tid, |t| t.id));
         }
         let (dest, tport) = match want {
             Want::Schedule(input) => {
@@ -161,13 +227,9 @@ impl Worker {
             }
             Want::Dest(d) => (d, d.config.port),
         };
-        let first = store.first_port(key, call_id);
-        for i in 0..PROBES {
-            // 1..=65535: port 0 is where templates without PE data live.
-            let port = ((u32::from(first) - 1 + u32::from(i)) % 65535 + 1) as u16;
-            let k = with_port(key, port);
+        let placed = place_template(store, conns, key, call_id, stale, now, |k| {
             let mut tmpl = persist::new_template(
-                &k,
+                k,
                 Endpoint::new(dest.config.addr, tport),
                 dest.config.method,
                 &sk.persistence,
@@ -176,38 +238,33 @@ impl Worker {
             tmpl.service = svc.rt.id;
             tmpl.dest_id = dest.rt.id;
             tmpl.counters = Some(dest.rt.counters.clone());
-            match conns.insert(tmpl, now) {
-                Ok(t) => {
-                    if store.record(key, call_id, port, t.id, stale) {
-                        return Some((dest, Some(t.id)));
-                    }
-                    // Another worker recorded this Call-ID a moment ago (follow its
-                    // template), or there is no room for the Call-ID (go without).
-                    conns.expire_now(t.id);
-                    let theirs = store
-                        .find(key, call_id)
-                        .and_then(|(id, _)| Some((conns.get(id)?, id)))
-                        .and_then(|(t, id)| Some((svc.dest_by_id(t.dest_id)?, id)));
-                    return Some(match theirs {
-                        Some((d, id)) => (d, Some(id)),
-                        None => (dest, None),
-                    });
-                }
-                // The same Call-ID, recorded by another worker a moment ago.
-                Err(InsertError::Exists(id)) if store.holds(id, key, call_id) => {
-                    let d = conns
-                        .get(id)
-                        .and_then(|t| svc.dest_by_id(t.dest_id))
-                        .unwrap_or(dest);
-                    return Some((d, Some(id)));
-                }
-                // Another Call-ID's template holds this port: try the next one.
-                Err(InsertError::Exists(_)) => continue,
-                // No room for a template: the connection still goes, unpersisted.
-                Err(_) => return Some((dest, None)),
+            tmpl
+        });
+        Some(match placed {
+            Placed::Recorded(id) => (dest, Some(id)),
+            // The same Call-ID, recorded by another worker a moment ago.
+            Placed::Existing(id) => {
+                let d = conns
+                    .get(id)
+                    .and_then(|t| svc.dest_by_id(t.dest_id))
+                    .unwrap_or(dest);
+                (d, Some(id))
             }
-        }
-        Some((dest, None))
+            // Another worker recorded this Call-ID a moment ago (follow its
+            // template), or there is no room for the Call-ID (go without).
+            Placed::Unrecorded => {
+                let theirs = store
+                    .find(key, call_id)
+                    .and_then(|(id, _)| Some((conns.get(id)?, id)))
+                    .and_then(|(t, id)| Some((svc.dest_by_id(t.dest_id)?, id)));
+                match theirs {
+                    Some((d, id)) => (d, Some(id)),
+                    None => (dest, None),
+                }
+            }
+            // No room for a template: the connection still goes, unpersisted.
+            Placed::NoRoom(_) => (dest, None),
+        })
     }
 
     /// The kernel's `conn_out` for SIP (`__ip_vs_rs_conn_out` → `ip_vs_sip_conn_out`

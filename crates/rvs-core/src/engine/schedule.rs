@@ -87,6 +87,13 @@ impl Worker {
             // the kernel's put of the template after linking the one-packet entry does.
             if let Some(ctl) = control {
                 self.sh.conns.touch(ctl, now);
+                if self
+                    .sh
+                    .sync_master
+                    .load(core::sync::atomic::Ordering::Relaxed)
+                {
+                    super::sync::one_packet_template(self, ctl);
+                }
             }
             let local = new.local;
             let route = xmit::InRoute {

@@ -1,6 +1,7 @@
 //! The per-packet path of one data-plane worker.
 
-use super::flow_cache::{FlowCache, FlowFill, FlowRoute, TCP_STATE_FLAGS};
+use super::fast_path::Fast;
+use super::flow_cache::{FlowCache, FlowFill, FlowRoute};
 use super::registry::{Registry, Service};
 use super::{xmit, Shared};
 use crate::conn::reuse::{self, ReuseDecision, ReusePolicy};
@@ -15,7 +16,6 @@ use crate::verdict::{DropReason, Frame, Verdict};
 use core::cell::Cell;
 use core::hash::BuildHasher;
 use core::sync::atomic::Ordering;
-use rvs_wire::flow::FlowPacket;
 use rvs_wire::packet::{parse_frame, Fragment, IpInfo, Transport};
 use std::sync::Arc;
 
@@ -117,9 +117,9 @@ pub struct Worker {
     generation: u64,
     /// Approximate input packet counts per connection, for the sync threshold.
     pub(crate) pkt_counts: Box<[Cell<u16>]>,
-    cache: FlowCache,
+    pub(super) cache: FlowCache,
     /// What the locked path offers the cache for the packet being processed.
-    pending: Cell<Option<FlowFill>>,
+    pub(super) pending: Cell<Option<FlowFill>>,
     /// Packets the flow cache forwarded (or dropped) without the locked path.
     cache_hits: u64,
 }
@@ -176,22 +176,16 @@ impl Worker {
     /// (`rvs_wire::checksum::finish_partial`).
     pub fn process(&mut self, frame: &mut Frame<'_>, now: Instant) -> Verdict {
         self.refresh();
-        let lean = if self.cache.enabled() {
-            rvs_wire::flow::parse(frame.bytes())
-        } else {
-            None
-        };
-        if let Some(fp) = &lean {
-            if fp.tcp_flags & TCP_STATE_FLAGS == 0 {
-                if let Some(v) = self.fast(frame, fp, now) {
-                    self.cache_hits += 1;
-                    return v;
-                }
+        let key = match self.fast(frame, now) {
+            Fast::Done(v) => {
+                self.cache_hits += 1;
+                return v;
             }
-        }
+            Fast::Miss(key) => key,
+        };
         let v = self.locked_path(frame, now);
-        if let (Some(fill), Some(fp)) = (self.pending.take(), lean) {
-            self.cache.insert(fp.tuple, fill);
+        if let (Some(fill), Some(key)) = (self.pending.take(), key) {
+            self.cache.insert(key, &fill);
         }
         v
     }
@@ -227,92 +221,6 @@ impl Worker {
             return self.icmp_error(frame, ip, &q, now);
         }
         Verdict::Pass
-    }
-
-    /// The flow cache's fast path (see `flow_cache.rs`): `None` sends the packet down
-    /// the locked path, untouched.
-    #[inline]
-    fn fast(&mut self, frame: &mut Frame<'_>, fp: &FlowPacket, now: Instant) -> Option<Verdict> {
-        let key = &fp.tuple;
-        // Borrowed, not copied: a hit reads a few of its fields.
-        let flow = self.cache.get(key)?;
-        // The sync master counts inbound packets; the one that makes the connection
-        // due is left to the locked path, which counts it and queues the connection.
-        let mut count = None;
-        if let Some(sync) = flow.sync {
-            if self.sh.sync_master.load(Ordering::Relaxed) {
-                let cell = self.pkt_counts.get(usize::from(sync.slot))?;
-                let pkts = cell.get().wrapping_add(1);
-                if sync.syncable && super::sync::periodic_due(&self.sh.cfg.sysctls, pkts) {
-                    return None;
-                }
-                count = Some((cell, pkts));
-            }
-        }
-        // IP input's header check comes before anything IPVS does (the locked path
-        // tells the kernel's packets from rvs's).
-        if !fp.header_ok && !frame.checksum_verified() {
-            return None;
-        }
-        if !self.sh.conns.fast_touch(&flow.ticket, now) {
-            self.cache.remove(key);
-            return None;
-        }
-        let bytes = frame.counted_ip_len(fp.l3, fp.ip_len());
-        match &flow.route {
-            FlowRoute::In(route) => {
-                // A real server gone: the locked path decides (expire_nodest_conn).
-                let (svc, dest) = self.reg.dest(flow.dest_id)?;
-                let sent = xmit::fast_inbound(
-                    &self.sh.cfg,
-                    frame,
-                    fp,
-                    route,
-                    flow.plan.as_ref(),
-                    dest.config.method,
-                );
-                // Counted whatever became of it, as the locked path counts.
-                dest.rt.stats.inbound(self.index, bytes);
-                svc.rt.stats.inbound(self.index, bytes);
-                if let Some((cell, pkts)) = count {
-                    cell.set(pkts);
-                }
-                Some(sent.verdict)
-            }
-            FlowRoute::Out(route) => {
-                let v = xmit::fast_outbound(frame, fp, route, flow.plan.as_ref());
-                if let Verdict::Forward(_) = v {
-                    if let Some((svc, dest)) = self.reg.dest(flow.dest_id) {
-                        dest.rt.stats.outbound(self.index, bytes);
-                        svc.rt.stats.outbound(self.index, bytes);
-                    }
-                }
-                Some(v)
-            }
-        }
-    }
-
-    /// Offer the cache what it needs to forward the next packets of `c` in `dir`
-    /// without the lock, if such packets leave the entry as it is.
-    #[inline]
-    fn offer(&self, c: &ConnView<'_>, dir: Direction, route: FlowRoute) {
-        if !self.cache.enabled() {
-            return;
-        }
-        let Some(ticket) = c.fast_ticket(dir) else {
-            return;
-        };
-        let (sync, plan) = match &route {
-            FlowRoute::In(r) => (super::sync::counter_of(c), xmit::plan_in(r)),
-            FlowRoute::Out(r) => (None, xmit::plan_out(r)),
-        };
-        self.pending.set(Some(FlowFill {
-            ticket,
-            dest_id: c.dest_id(),
-            route,
-            sync,
-            plan,
-        }));
     }
 
     fn transport(&mut self, frame: &mut Frame<'_>, ip: &IpInfo, l4: &L4, now: Instant) -> Verdict {

@@ -6,7 +6,7 @@ use super::{mtu, tunnel};
 use crate::conn::{Conn, ConnFlags, ConnView, Endpoint};
 use crate::model::ForwardMethod;
 use crate::verdict::{DropReason, Egress, Frame, Verdict};
-use rvs_wire::flow::{self, FlowPacket, NatPlan};
+use rvs_wire::flow::NatPlan;
 use rvs_wire::packet::{IpInfo, Transport};
 use rvs_wire::rewrite::{rewrite, NatRewrite};
 use rvs_wire::{ipv4, ipv6, packet};
@@ -53,7 +53,7 @@ fn decrement_ttl(frame: &mut Frame<'_>, ip: &IpInfo) -> bool {
     }
 }
 
-fn forward(next_hop: core::net::IpAddr, on_link: bool) -> Verdict {
+pub(crate) fn forward(next_hop: core::net::IpAddr, on_link: bool) -> Verdict {
     Verdict::Forward(Egress { next_hop, on_link })
 }
 
@@ -164,7 +164,7 @@ fn forwarding_method(conn: &InRoute) -> Result<u32, Verdict> {
 /// The client's packet has no TTL left: answer it (the answer goes back to the
 /// client, not on to the real server).
 #[cold]
-fn time_exceeded(frame: &mut Frame<'_>, ip: &IpInfo) -> Sent {
+pub(crate) fn time_exceeded(frame: &mut Frame<'_>, ip: &IpInfo) -> Sent {
     match mtu::answer_time_exceeded(frame, ip) {
         Some(verdict) => Sent {
             verdict,
@@ -179,7 +179,7 @@ fn time_exceeded(frame: &mut Frame<'_>, ip: &IpInfo) -> Sent {
 
 /// TUN: encapsulate towards the real server, or answer the client when the result
 /// would not fit the egress MTU.
-fn tunnel_in(
+pub(crate) fn tunnel_in(
     cfg: &EngineConfig,
     frame: &mut Frame<'_>,
     ip: &IpInfo,
@@ -295,68 +295,5 @@ pub(crate) fn plan_out(conn: &OutRoute) -> Option<NatPlan> {
         ConnFlags::MASQ => NatPlan::new(virt, None),
         ConnFlags::FULLNAT => NatPlan::new(virt, Some((conn.client.addr, conn.client.port))),
         _ => None,
-    }
-}
-
-/// [`inbound`] for a packet the flow cache forwards: the same decisions and the same
-/// bytes, on the lean view of the packet. `plan` is [`plan_in`] of `conn`.
-#[inline]
-pub(crate) fn fast_inbound(
-    cfg: &EngineConfig,
-    frame: &mut Frame<'_>,
-    fp: &FlowPacket,
-    conn: &InRoute,
-    plan: Option<&NatPlan>,
-    method: ForwardMethod,
-) -> Sent {
-    let rip = conn.dest.addr;
-    let to_dest = |verdict| Sent {
-        verdict,
-        to_dest: true,
-    };
-    let fwd = match forwarding_method(conn) {
-        Ok(fwd) => fwd,
-        Err(verdict) => return to_dest(verdict),
-    };
-    // The IPv4 header was checked on input (`Worker::fast`).
-    if !flow::decrement_ttl(frame.bytes_mut(), fp) {
-        return time_exceeded(frame, &fp.ip_info(frame.bytes()));
-    }
-    let verdict = match fwd {
-        ConnFlags::TUNNEL => {
-            let ip = fp.ip_info(frame.bytes());
-            return tunnel_in(cfg, frame, &ip, conn, method);
-        }
-        ConnFlags::DROUTE => forward(rip, true),
-        _ => {
-            if plan.is_some_and(|p| p.apply(frame.bytes_mut(), fp)) {
-                forward(rip, false)
-            } else {
-                Verdict::Drop(DropReason::Malformed)
-            }
-        }
-    };
-    to_dest(verdict)
-}
-
-/// [`outbound`] for a reply the flow cache forwards; `plan` is [`plan_out`] of `conn`.
-#[inline]
-pub(crate) fn fast_outbound(
-    frame: &mut Frame<'_>,
-    fp: &FlowPacket,
-    conn: &OutRoute,
-    plan: Option<&NatPlan>,
-) -> Verdict {
-    let fwd = conn.flags.0 & ConnFlags::FWD_MASK;
-    if fwd != ConnFlags::MASQ && fwd != ConnFlags::FULLNAT {
-        return Verdict::Pass;
-    }
-    if !flow::decrement_ttl(frame.bytes_mut(), fp) {
-        return Verdict::Pass;
-    }
-    if plan.is_some_and(|p| p.apply(frame.bytes_mut(), fp)) {
-        forward(conn.client.addr, false)
-    } else {
-        Verdict::Drop(DropReason::Malformed)
     }
 }
