@@ -4,7 +4,7 @@
 
 use crate::server::Clock;
 use rvs_core::engine::{Engine, SyncConn};
-use rvs_core::model::{Family, SyncDaemonConfig, SyncRole};
+use rvs_core::model::{SyncDaemonConfig, SyncRole};
 use rvs_ha::sync::codec::SyncedConn;
 use rvs_ha::sync::daemon::{self, Settings};
 use rvs_ha::vrrp::machine::State;
@@ -123,44 +123,12 @@ fn settings(c: &SyncDaemonConfig) -> Settings {
 
 /// The engine's view of a connection in the sync protocol's terms.
 pub fn to_wire(c: &SyncConn) -> SyncedConn {
-    SyncedConn {
-        protocol: c.ip_proto,
-        flags: c.flags,
-        state: c.state,
-        cport: c.cport,
-        vport: c.vport,
-        dport: c.dport,
-        fwmark: c.fwmark,
-        timeout: c.timeout,
-        caddr: c.caddr,
-        vaddr: c.vaddr,
-        daddr: c.daddr,
-        seq: None,
-        pe_data: Vec::new(),
-        pe_name: String::new(),
-    }
+    rvs_ha::sync::engine::to_wire(c)
 }
 
 /// A received connection in the engine's terms.
 pub fn from_wire(c: &SyncedConn) -> SyncConn {
-    SyncConn {
-        family: if c.caddr.is_ipv6() {
-            Family::V6
-        } else {
-            Family::V4
-        },
-        ip_proto: c.protocol,
-        caddr: c.caddr,
-        cport: c.cport,
-        vaddr: c.vaddr,
-        vport: c.vport,
-        daddr: c.daddr,
-        dport: c.dport,
-        fwmark: c.fwmark,
-        flags: c.flags,
-        state: c.state,
-        timeout: c.timeout,
-    }
+    rvs_ha::sync::engine::from_wire(c)
 }
 
 /// The sync daemons that run, reconciled with the desired ones.
@@ -236,6 +204,7 @@ impl SyncDaemons {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rvs_core::model::Family;
 
     #[test]
     fn wire_and_engine_forms_map_both_ways() {
@@ -252,6 +221,7 @@ mod tests {
             flags: rvs_core::engine::ConnFlags::MASQ,
             state: 1,
             timeout: 900,
+            pe: Default::default(),
         };
         assert_eq!(from_wire(&to_wire(&c)), c);
     }

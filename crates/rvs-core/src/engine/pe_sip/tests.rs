@@ -359,3 +359,5 @@ fn a_taken_probe_port_moves_the_template_to_the_next_one() {
         .iter()
         .any(|r| r.pe_data.is_none() && r.client_port == port));
 }
+
+mod sync;
