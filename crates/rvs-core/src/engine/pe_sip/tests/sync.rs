@@ -94,11 +94,20 @@ fn a_backup_sends_a_synced_call_id_to_the_synced_server() {
     // Another Call-ID is scheduled as usual, and gets its own template.
     assert_eq!(from_client(&backup, 6002, &invite("call-B"), t(3)), ip(RS1));
     assert_eq!(templates(&backup, t(3)).len(), 2);
-    // The same template synced again is the same template.
-    backup
-        .sync_import(&synced_template(b"call-A"), t(4))
+    // The same template synced again is the same template, and a found template
+    // keeps its real server (`ip_vs_proc_conn` updates flags, state and timeout).
+    let mut moved = synced_template(b"call-A");
+    moved.daddr = ip(RS1);
+    moved.timeout = 90;
+    backup.sync_import(&moved, t(4)).unwrap();
+    let rows = templates(&backup, t(4));
+    assert_eq!(rows.len(), 2);
+    let a = rows
+        .iter()
+        .find(|r| r.pe_data.as_deref() == Some("call-A"))
         .unwrap();
-    assert_eq!(templates(&backup, t(4)).len(), 2);
+    assert_eq!((a.dest, a.expires_ms), (ip(RS2), 90_000));
+    assert_eq!(from_client(&backup, 6003, &invite("call-A"), t(5)), ip(RS2));
 }
 
 #[test]
