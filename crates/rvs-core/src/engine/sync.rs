@@ -4,14 +4,14 @@
 
 mod import;
 mod pe;
+mod queue;
 
 pub use import::SyncImportError;
 pub use pe::{SyncPe, PE_NAME_MAX};
+pub(crate) use queue::SyncQueue;
 
 use crate::model::Family;
 use core::net::IpAddr;
-use std::collections::VecDeque;
-use std::sync::{Mutex, PoisonError};
 
 /// One connection as the sync protocol describes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,36 +38,6 @@ pub struct SyncConn {
     /// The persistence engine's name and data of a template (the SIP Call-ID);
     /// empty for everything else.
     pub pe: SyncPe,
-}
-
-/// A bounded queue of connections waiting to be sent, one per worker so workers never
-/// contend with each other (only with the drain, which is rare).
-#[derive(Debug)]
-pub(crate) struct SyncQueue {
-    q: Mutex<VecDeque<SyncConn>>,
-    cap: usize,
-}
-
-impl SyncQueue {
-    pub fn new(cap: usize) -> SyncQueue {
-        SyncQueue {
-            q: Mutex::new(VecDeque::with_capacity(cap)),
-            cap,
-        }
-    }
-
-    /// Queue one; when full the newest is dropped (the next threshold hit resends).
-    pub fn push(&self, c: SyncConn) {
-        let mut q = self.q.lock().unwrap_or_else(PoisonError::into_inner);
-        if q.len() < self.cap {
-            q.push_back(c);
-        }
-    }
-
-    pub fn drain_into(&self, out: &mut Vec<SyncConn>) {
-        let mut q = self.q.lock().unwrap_or_else(PoisonError::into_inner);
-        out.extend(q.drain(..));
-    }
 }
 
 use super::config::Sysctls;
