@@ -12,6 +12,9 @@
 //!   rvs's backup does the same from the decoded message. Hand-made records: PE
 //!   data with an unknown name or without a name is skipped, a name without data
 //!   makes an ordinary template.
+//!
+//! Linux 6.12 (same scenario, `-k 6.12`) sent the same bytes and its backup behaved
+//! the same.
 
 use rvs_core::engine::{Engine, EngineConfig, SyncConn, SyncImportError};
 use rvs_core::model::*;

@@ -23,6 +23,13 @@
 //!   connection as if the client had called (`ip_vs_new_conn_out`), then leaves as a
 //!   reply, from the virtual address ([`Worker::sip_conn_out`]).
 //!
+//! - Connection sync (`ip_vs_sync.c`): a master sends a template with its Call-ID
+//!   (PE_DATA) and `sip` (PE_NAME), client port 0 as the kernel's (rvs's probe port
+//!   stays local); with `-o` the template goes on every datagram, the datagram's own
+//!   entry never. A backup keys and records it here ([`place_template`]) as if it had
+//!   scheduled it, so that the next datagram of that Call-ID finds it; PE data with
+//!   an unknown name, or without one, is skipped (see `engine/sync/import.rs`).
+//!
 //! How a template carries its Call-ID without growing the connection table: see
 //! [`crate::persist::PeDataStore`].
 //!
