@@ -20,7 +20,7 @@ struct Cell {
     out_bytes: AtomicU64,
 }
 
-#[inline]
+#[inline(always)]
 fn bump(c: &AtomicU64, by: u64) {
     // Single writer per cell: no read-modify-write needed.
     c.store(
@@ -49,7 +49,7 @@ impl StatsCounters {
         self.cells.len()
     }
 
-    #[inline]
+    #[inline(always)]
     fn cell(&self, worker: usize) -> &Cell {
         // Each worker must use its own index (a plain bounds check, no division per
         // packet); an out-of-range one is folded in rather than panicking.
@@ -66,7 +66,7 @@ impl StatsCounters {
     }
 
     /// A client → server packet of `bytes` (IP length) was forwarded.
-    #[inline]
+    #[inline(always)]
     pub fn inbound(&self, worker: usize, bytes: u64) {
         let c = self.cell(worker);
         bump(&c.in_pkts, 1);
@@ -74,7 +74,7 @@ impl StatsCounters {
     }
 
     /// A server → client packet of `bytes` was forwarded.
-    #[inline]
+    #[inline(always)]
     pub fn outbound(&self, worker: usize, bytes: u64) {
         let c = self.cell(worker);
         bump(&c.out_pkts, 1);

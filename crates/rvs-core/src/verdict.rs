@@ -21,6 +21,7 @@ pub struct Frame<'a> {
 impl<'a> Frame<'a> {
     /// A frame of `len` bytes starting at `start` in `buf`. Out-of-range values are
     /// clamped so the frame always lies inside the buffer.
+    #[inline]
     pub fn new(buf: &'a mut [u8], start: usize, len: usize) -> Frame<'a> {
         let start = start.min(buf.len());
         let len = len.min(buf.len() - start);
@@ -37,57 +38,73 @@ impl<'a> Frame<'a> {
     /// (Ethernet header included) that the data plane sends whole, with the headers the
     /// engine gives the segment. The counters then count the super-frame's bytes (one
     /// packet), as the kernel counts a GRO packet.
+    #[inline]
     pub fn set_super_frame_len(&mut self, len: usize) {
         self.super_len = u32::try_from(len).unwrap_or(u32::MAX);
+    }
+
+    /// The length of the super-frame this frame begins, 0 if none (see
+    /// [`Frame::set_super_frame_len`]).
+    #[inline]
+    pub fn super_frame_len(&self) -> usize {
+        self.super_len as usize
     }
 
     /// The IP bytes the counters count for this frame, whose IP packet starts at
     /// `ip_offset` and is `ip_len` bytes long.
     #[inline]
     pub fn counted_ip_len(&self, ip_offset: usize, ip_len: usize) -> u64 {
-        let whole = (self.super_len as usize).saturating_sub(ip_offset);
-        whole.max(ip_len) as u64
+        counted_ip_len(self.super_frame_len(), ip_offset, ip_len)
     }
 
     /// Mark the frame's checksums as already verified (the kernel's
     /// `CHECKSUM_UNNECESSARY`, e.g. from a virtio-net header or a NIC), so the engine
     /// does not verify them again. Checksums left partial (`CHECKSUM_PARTIAL`) must be
     /// finished before processing (`rvs_wire::checksum::finish_partial`).
+    #[inline]
     pub fn set_checksum_verified(&mut self, yes: bool) {
         self.csum_verified = yes;
     }
 
+    #[inline]
     pub fn checksum_verified(&self) -> bool {
         self.csum_verified
     }
 
     /// The frame's bytes (Ethernet header first).
+    #[inline]
     pub fn bytes(&self) -> &[u8] {
         &self.buf[self.start..self.start + self.len]
     }
 
+    #[inline]
     pub fn bytes_mut(&mut self) -> &mut [u8] {
         &mut self.buf[self.start..self.start + self.len]
     }
 
+    #[inline]
     pub fn start(&self) -> usize {
         self.start
     }
 
+    #[inline]
     pub fn len(&self) -> usize {
         self.len
     }
 
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// Bytes available in front of the frame.
+    #[inline]
     pub fn headroom(&self) -> usize {
         self.start
     }
 
     /// Bytes available after the frame.
+    #[inline]
     pub fn tailroom(&self) -> usize {
         self.buf.len() - self.start - self.len
     }
@@ -128,9 +145,20 @@ impl<'a> Frame<'a> {
     }
 }
 
+/// [`Frame::counted_ip_len`] for a frame whose super-frame length (0 if none) is
+/// `super_len`: the whole super-frame's IP bytes, or the packet's own.
+#[inline]
+pub fn counted_ip_len(super_len: usize, ip_offset: usize, ip_len: usize) -> u64 {
+    super_len.saturating_sub(ip_offset).max(ip_len) as u64
+}
+
 /// Where a forwarded frame goes. The data plane resolves `next_hop` through the
 /// kernel's routing and neighbour tables and fills in the Ethernet addresses.
+///
+/// Aligned to 8 bytes so that a [`Verdict`] moves as three words, not piece by piece
+/// (it is returned for every packet).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(align(8))]
 pub struct Egress {
     /// The address to route towards: the real server (NAT, DR, TUN outer
     /// destination, FULLNAT) or the client (replies).

@@ -73,11 +73,12 @@ pub fn verifies_u64(acc: u64) -> bool {
 /// native order.
 #[inline]
 pub fn fold_u64(acc: u64) -> u16 {
-    let s = (acc & 0xffff_ffff) + (acc >> 32);
-    let s = (s & 0xffff_ffff) + (s >> 32);
-    let s = (s & 0xffff) + (s >> 16);
-    let s = (s & 0xffff) + (s >> 16);
-    ((s & 0xffff) + (s >> 16)) as u16
+    // 64 to 32 bits with the end-around carry (the second add cannot carry again).
+    let (s, carry) = (acc as u32).overflowing_add((acc >> 32) as u32);
+    let s = s + u32::from(carry);
+    // 32 to 16: the high half of s + (s rotated by 16) is hi + lo with its carry
+    // folded back in.
+    (s.wrapping_add(s.rotate_right(16)) >> 16) as u16
 }
 
 /// Fold a sum to 16 bits (not complemented).
@@ -243,6 +244,43 @@ pub fn crc32c_parts(parts: &[&[u8]]) -> u32 {
 
 #[cfg(test)]
 mod tests {
+
+    /// Folding step by step, 16 bits at a time: the definition.
+    fn fold_u64_by_steps(acc: u64) -> u16 {
+        let s = (acc & 0xffff_ffff) + (acc >> 32);
+        let s = (s & 0xffff_ffff) + (s >> 32);
+        let s = (s & 0xffff) + (s >> 16);
+        let s = (s & 0xffff) + (s >> 16);
+        ((s & 0xffff) + (s >> 16)) as u16
+    }
+
+    #[test]
+    fn fold_u64_folds_as_step_by_step() {
+        let edges = [
+            0,
+            1,
+            0xffff,
+            0x1_0000,
+            0x1_fffe,
+            0xffff_ffff,
+            0x1_0000_0000,
+            0x1_ffff_fffe,
+            0xffff_fffe_ffff_0001,
+            u64::MAX,
+        ];
+        for acc in edges {
+            assert_eq!(fold_u64(acc), fold_u64_by_steps(acc), "{acc:#x}");
+        }
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            for acc in [x, x >> 20, x >> 40, x & 0x3_ffff_ffff] {
+                assert_eq!(fold_u64(acc), fold_u64_by_steps(acc), "{acc:#x}");
+            }
+        }
+    }
 
     #[test]
     fn verifies_u64_is_folding_to_all_ones() {

@@ -77,7 +77,7 @@ fn ne32<const N: usize>(b: &[u8; N], at: usize) -> u64 {
 
 /// Parse `frame` if it is a packet of the common shape; `None` otherwise (which says
 /// nothing about its validity: ask the full parser).
-#[inline]
+#[inline(always)]
 pub fn parse(frame: &[u8]) -> Option<FlowPacket> {
     let eth: &[u8; 18] = bytes(frame, 0)?;
     let (l3, ethertype) = match be16_at(eth, 12) {
@@ -306,62 +306,79 @@ impl NatPlan {
     pub fn for_flow(&self, tuple: &FlowTuple) -> Option<FlowRewrite> {
         let w = &tuple.0;
         let v6 = w[4] >> 40 & 1 == 1;
-        // The flow's own ports and addresses, as the bytes of its packets.
-        let ports = (w[4] as u32).to_ne_bytes();
-        let (old_sport, old_dport) = ([ports[0], ports[1]], [ports[2], ports[3]]);
-        let addr_change = |old: &[u8], new: &[u8]| -> u64 {
-            old.chunks_exact(4)
-                .zip(new.chunks_exact(4))
-                .map(|(o, n)| change32([o[0], o[1], o[2], o[3]], [n[0], n[1], n[2], n[3]]))
-                .sum()
+        // The flow's own addresses and ports, as the bytes of its packets: what the
+        // rewrite leaves alone is written back unchanged.
+        let mut addrs = [0u8; 32];
+        let mut ports = (w[4] as u32).to_ne_bytes();
+        if v6 {
+            for (i, word) in w[..4].iter().enumerate() {
+                addrs[i * 8..i * 8 + 8].copy_from_slice(&word.to_ne_bytes());
+            }
+        } else {
+            addrs[..4].copy_from_slice(&(w[1] as u32).to_ne_bytes());
+            addrs[4..8].copy_from_slice(&(w[3] as u32).to_ne_bytes());
+        }
+        let n = if v6 { 16 } else { 4 };
+        // One's-complement changes of the fields the plan sets, word by word (as
+        // RFC 1624 counts them, even where a field keeps its value).
+        let mut header_change = 0u64;
+        let mut port_change = 0u64;
+        let mut set = |at: usize, addr: &[u8], port: u16| {
+            let field = &mut addrs[at * n..at * n + n];
+            for (old, new) in field.chunks_exact(4).zip(addr.chunks_exact(4)) {
+                header_change += change32(
+                    [old[0], old[1], old[2], old[3]],
+                    [new[0], new[1], new[2], new[3]],
+                );
+            }
+            field.copy_from_slice(addr);
+            let new = port.to_be_bytes();
+            port_change += change16([ports[at * 2], ports[at * 2 + 1]], new);
+            ports[at * 2..at * 2 + 2].copy_from_slice(&new);
         };
-        let mut addrs = 0u64;
-        let mut port_changes = 0u64;
-        match (*self, v6) {
+        match (self, v6) {
             (NatPlan::V4 { src, dst }, false) => {
-                let old = |word: u64| (word as u32).to_ne_bytes();
                 if let Some((a, p)) = src {
-                    addrs += addr_change(&old(w[1]), &a);
-                    port_changes += change16(old_sport, p.to_be_bytes());
+                    set(0, a, *p);
                 }
                 if let Some((a, p)) = dst {
-                    addrs += addr_change(&old(w[3]), &a);
-                    port_changes += change16(old_dport, p.to_be_bytes());
+                    set(1, a, *p);
                 }
             }
             (NatPlan::V6 { src, dst }, true) => {
-                let old = |hi: u64, lo: u64| {
-                    let mut b = [0u8; 16];
-                    b[..8].copy_from_slice(&hi.to_ne_bytes());
-                    b[8..].copy_from_slice(&lo.to_ne_bytes());
-                    b
-                };
                 if let Some((a, p)) = src {
-                    addrs += addr_change(&old(w[0], w[1]), &a);
-                    port_changes += change16(old_sport, p.to_be_bytes());
+                    set(0, a, *p);
                 }
                 if let Some((a, p)) = dst {
-                    addrs += addr_change(&old(w[2], w[3]), &a);
-                    port_changes += change16(old_dport, p.to_be_bytes());
+                    set(1, a, *p);
                 }
             }
             _ => return None,
         }
         Some(FlowRewrite {
-            plan: *self,
-            header_change: addrs,
-            transport_change: addrs + port_changes,
+            v6,
+            udp: (w[4] >> 32) as u8 == IpProtocol::UDP.0,
+            addrs,
+            ports,
+            header_change,
+            transport_change: header_change + port_change,
         })
     }
 }
 
 /// A [`NatPlan`] ready for the packets of one flow. Every packet of a flow carries the
-/// same addresses and ports (they are what identifies it), so the checksum changes
-/// the rewrite makes are the same for all of them: computed once, each packet then
-/// costs a few stores and two checksum updates.
+/// same addresses and ports (they are what identifies it), so the rewrite is the same
+/// bytes at the same places for all of them, and so are the checksum changes it makes:
+/// computed once, each packet then costs two copies and two checksum updates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlowRewrite {
-    plan: NatPlan,
+    v6: bool,
+    udp: bool,
+    /// The source and destination addresses after the rewrite, as the IP header holds
+    /// them (IPv4: the first 8 bytes).
+    addrs: [u8; 32],
+    /// The source and destination ports after the rewrite.
+    ports: [u8; 4],
     /// The change to the IPv4 header checksum (native order, unfolded).
     header_change: u64,
     /// The change to the TCP or UDP checksum (pseudo-header and ports).
@@ -373,55 +390,37 @@ impl FlowRewrite {
     /// or UDP checksum incrementally (RFC 1624; a UDP-over-IPv4 checksum of 0 stays 0,
     /// a result of 0 is stored as 0xffff), exactly as [`crate::rewrite::rewrite`] does.
     /// `fp` must be a packet of the flow this rewrite was made for (its tuple equal);
-    /// false, writing nothing, when it is not of the plan's family.
-    #[inline]
-    pub fn apply(&self, frame: &mut [u8], fp: &FlowPacket) -> bool {
-        match (self.plan, fp.v6) {
-            (NatPlan::V4 { src, dst }, false) => self.write(frame, fp, src, dst),
-            (NatPlan::V6 { src, dst }, true) => self.write(frame, fp, src, dst),
-            _ => false,
-        }
-    }
-
-    /// [`FlowRewrite::apply`] with addresses of `N` bytes (4 or 16).
+    /// false, writing nothing, when it is not of the flow's family and protocol.
     #[inline(always)]
-    fn write<const N: usize>(
-        &self,
-        frame: &mut [u8],
-        fp: &FlowPacket,
-        src: Option<([u8; N], u16)>,
-        dst: Option<([u8; N], u16)>,
-    ) -> bool {
-        let (s_at, d_at) = if N == 16 {
-            (fp.l3 + 8, fp.l3 + 24)
-        } else {
-            (fp.l3 + 12, fp.l3 + 16)
-        };
-        let udp = fp.protocol == IpProtocol::UDP;
-        let csum_at = fp.l4 + if udp { 6 } else { 16 };
-        if frame.len() < fp.end || fp.end < csum_at + 2 {
+    pub fn apply(&self, frame: &mut [u8], fp: &FlowPacket) -> bool {
+        if fp.v6 != self.v6 || (fp.protocol == IpProtocol::UDP) != self.udp {
             return false;
         }
-        for (change, addr_at, port_at) in [(src, s_at, fp.l4), (dst, d_at, fp.l4 + 2)] {
-            if let Some((addr, port)) = change {
-                frame[addr_at..addr_at + N].copy_from_slice(&addr);
-                frame[port_at..port_at + 2].copy_from_slice(&port.to_be_bytes());
-            }
+        let Some(ip) = frame.get_mut(fp.l3..fp.end) else {
+            return false;
+        };
+        let l4 = fp.l4 - fp.l3;
+        let csum_at = l4 + if self.udp { 6 } else { 16 };
+        if ip.len() < csum_at + 2 {
+            return false;
         }
-        if N == 4 {
-            let at = fp.l3 + 10;
-            let c = updated(frame, at, self.header_change);
-            frame[at..at + 2].copy_from_slice(&c.to_ne_bytes());
+        if self.v6 {
+            ip[8..40].copy_from_slice(&self.addrs);
+        } else {
+            ip[12..20].copy_from_slice(&self.addrs[..8]);
+            let c = updated(ip, 10, self.header_change);
+            ip[10..12].copy_from_slice(&c.to_ne_bytes());
         }
-        if udp && N == 4 && frame[csum_at] == 0 && frame[csum_at + 1] == 0 {
+        ip[l4..l4 + 4].copy_from_slice(&self.ports);
+        if self.udp && !self.v6 && ip[csum_at] == 0 && ip[csum_at + 1] == 0 {
             // No checksum: stays none.
             return true;
         }
-        let mut new = updated(frame, csum_at, self.transport_change);
-        if new == 0 && udp {
+        let mut new = updated(ip, csum_at, self.transport_change);
+        if new == 0 && self.udp {
             new = 0xffff;
         }
-        frame[csum_at..csum_at + 2].copy_from_slice(&new.to_ne_bytes());
+        ip[csum_at..csum_at + 2].copy_from_slice(&new.to_ne_bytes());
         true
     }
 }
@@ -451,7 +450,7 @@ pub fn rewrite(
 
 /// Decrement the IPv4 TTL (updating the header checksum) or the IPv6 hop limit; false,
 /// changing nothing, when it is 0 or 1 (the packet must not be forwarded).
-#[inline]
+#[inline(always)]
 pub fn decrement_ttl(frame: &mut [u8], fp: &FlowPacket) -> bool {
     let Some(h) = frame.get_mut(fp.l3..fp.l3 + 12) else {
         return false;

@@ -2,12 +2,14 @@
 //! its lean parse to its verdict, without the connection table's lock; and what the
 //! locked path offers the cache to make a flow's next packets take it.
 
-use super::flow_cache::{FlowAction, FlowFill, FlowRoute, InAction, TCP_STATE_FLAGS};
+use super::flow_cache::{CachedFlow, FlowAction, FlowFill, FlowRoute, InAction, TCP_STATE_FLAGS};
+use super::sync;
 use super::worker::Worker;
-use super::{sync, xmit};
+use super::xmit::{self, InRoute};
 use crate::conn::{ConnView, Direction};
+use crate::model::ForwardMethod;
 use crate::time::Instant;
-use crate::verdict::{DropReason, Frame, Verdict};
+use crate::verdict::{counted_ip_len, DropReason, Frame, Verdict};
 use core::sync::atomic::Ordering;
 use rvs_wire::flow::{self, FlowPacket, FlowTuple};
 
@@ -19,6 +21,17 @@ pub(super) enum Fast {
     Miss(Option<FlowTuple>),
 }
 
+/// What became of a packet the cache knows, decided on its bytes alone.
+enum Hit {
+    Done(Verdict),
+    /// Not for the fast path after all: untouched.
+    Miss,
+    /// A client packet with no TTL left (counted): to be answered.
+    NoTtl,
+    /// A client packet of a TUN flow (counted, TTL taken): to be encapsulated.
+    Tunnel(InRoute, ForwardMethod),
+}
+
 impl Worker {
     /// Forward `frame` if it is a packet of a cached flow that changes nothing but the
     /// connection's timer.
@@ -27,90 +40,121 @@ impl Worker {
         if !self.cache.enabled() {
             return Fast::Miss(None);
         }
-        let Some(fp) = flow::parse(frame.bytes()) else {
+        let verified = frame.checksum_verified();
+        let super_len = frame.super_frame_len();
+        let bytes = frame.bytes_mut();
+        let Some(fp) = flow::parse(bytes) else {
             return Fast::Miss(None);
         };
-        if fp.tcp_flags & TCP_STATE_FLAGS == 0 {
-            if let Some(v) = self.hit(frame, &fp, now) {
-                return Fast::Done(v);
-            }
+        if fp.tcp_flags & TCP_STATE_FLAGS != 0 {
+            return Fast::Miss(Some(fp.tuple));
         }
-        Fast::Miss(Some(fp.tuple))
+        // IP input's header check comes before anything IPVS does (the locked path
+        // tells the kernel's packets from rvs's).
+        if !fp.header_ok && !verified {
+            return Fast::Miss(Some(fp.tuple));
+        }
+        let counted = counted_ip_len(super_len, fp.l3, fp.ip_len());
+        match self.hit(bytes, &fp, counted, now) {
+            Hit::Done(v) => Fast::Done(v),
+            Hit::Miss => Fast::Miss(Some(fp.tuple)),
+            // Rare: the cold paths parse the packet again rather than keep its view
+            // out of registers on the common one.
+            Hit::NoTtl => Fast::Done(time_exceeded(frame)),
+            Hit::Tunnel(route, method) => Fast::Done(self.tunnel(frame, &route, method)),
+        }
     }
 
-    /// The packet `fp` of a flow the cache may hold: `None` leaves it to the locked
-    /// path, untouched.
-    #[inline]
-    fn hit(&mut self, frame: &mut Frame<'_>, fp: &FlowPacket, now: Instant) -> Option<Verdict> {
+    /// The packet `fp` (in `bytes`) of a flow the cache may hold; `counted` is what
+    /// the counters count for it.
+    #[inline(always)]
+    fn hit(&mut self, bytes: &mut [u8], fp: &FlowPacket, counted: u64, now: Instant) -> Hit {
         let key = &fp.tuple;
         // Borrowed, not copied: a hit reads a few of its fields.
-        let flow = self.cache.get(key)?;
+        let Some(flow) = self.cache.get(key) else {
+            return Hit::Miss;
+        };
         // The sync master counts inbound packets; the one that makes the connection
         // due is left to the locked path, which counts it and queues the connection.
         let mut count = None;
         if let Some(counter) = flow.sync {
             if self.sh.sync_master.load(Ordering::Relaxed) {
-                let cell = self.pkt_counts.get(usize::from(counter.slot))?;
+                let Some(cell) = self.pkt_counts.get(usize::from(counter.slot)) else {
+                    return Hit::Miss;
+                };
                 let pkts = cell.get().wrapping_add(1);
                 if counter.syncable && sync::periodic_due(&self.sh.cfg.sysctls, pkts) {
-                    return None;
+                    return Hit::Miss;
                 }
                 count = Some((cell, pkts));
             }
         }
-        // IP input's header check comes before anything IPVS does (the locked path
-        // tells the kernel's packets from rvs's).
-        if !fp.header_ok && !frame.checksum_verified() {
-            return None;
-        }
         if !self.sh.conns.fast_touch(&flow.ticket, now) {
-            self.cache.remove(key);
-            return None;
+            self.forget(*key);
+            return Hit::Miss;
         }
-        // A new configuration empties the cache: the real server is there.
-        let (svc, dest) = self.reg.dest(flow.dest_id)?;
-        let bytes = frame.counted_ip_len(fp.l3, fp.ip_len());
         let action = match &flow.action {
             FlowAction::In(action) => action,
-            FlowAction::Out { to, rewrite } => {
+            FlowAction::Out { forward, rewrite } => {
                 // Replies are forwarded by the kernel before IPVS sees them: one with
                 // no TTL left is the kernel's to answer.
-                if !flow::decrement_ttl(frame.bytes_mut(), fp) {
-                    return Some(Verdict::Pass);
+                if !flow::decrement_ttl(bytes, fp) {
+                    return Hit::Done(Verdict::Pass);
                 }
-                if !rewrite.apply(frame.bytes_mut(), fp) {
-                    return Some(Verdict::Drop(DropReason::Malformed));
+                if !rewrite.apply(bytes, fp) {
+                    return Hit::Done(Verdict::Drop(DropReason::Malformed));
                 }
-                dest.rt.stats.outbound(self.index, bytes);
-                svc.rt.stats.outbound(self.index, bytes);
-                return Some(xmit::forward(*to, false));
+                self.count_out(flow, counted);
+                return Hit::Done(*forward);
             }
         };
         // A client packet is counted whatever becomes of it, as the locked path counts.
-        dest.rt.stats.inbound(self.index, bytes);
-        svc.rt.stats.inbound(self.index, bytes);
+        flow.dest.stats.inbound(self.index, counted);
+        flow.svc.stats.inbound(self.index, counted);
         if let Some((cell, pkts)) = count {
             cell.set(pkts);
         }
         // The route to the real server costs one TTL (the IPv4 header was checked).
-        if !flow::decrement_ttl(frame.bytes_mut(), fp) {
-            let ip = fp.ip_info(frame.bytes());
-            return Some(xmit::time_exceeded(frame, &ip).verdict);
+        if !flow::decrement_ttl(bytes, fp) {
+            return Hit::NoTtl;
         }
-        Some(match action {
-            InAction::Route { to } => xmit::forward(*to, true),
-            InAction::Nat { to, rewrite } => {
-                if rewrite.apply(frame.bytes_mut(), fp) {
-                    xmit::forward(*to, false)
+        Hit::Done(match action {
+            InAction::Route { forward } => *forward,
+            InAction::Nat { forward, rewrite } => {
+                if rewrite.apply(bytes, fp) {
+                    *forward
                 } else {
                     Verdict::Drop(DropReason::Malformed)
                 }
             }
-            InAction::Tunnel(route) => {
-                let ip = fp.ip_info(frame.bytes());
-                xmit::tunnel_in(&self.sh.cfg, frame, &ip, route, dest.config.method).verdict
-            }
+            InAction::Tunnel { route, method } => return Hit::Tunnel(*route, *method),
         })
+    }
+
+    /// Drop a flow whose ticket is void. Takes the key by value, out of line: a
+    /// reference would keep the packet's view in memory on the common path.
+    #[cold]
+    #[inline(never)]
+    fn forget(&mut self, key: FlowTuple) {
+        self.cache.remove(&key);
+    }
+
+    #[inline(always)]
+    fn count_out(&self, flow: &CachedFlow, counted: u64) {
+        flow.dest.stats.outbound(self.index, counted);
+        flow.svc.stats.outbound(self.index, counted);
+    }
+
+    /// TUN: the locked path's encapsulation, on the packet the fast path counted.
+    #[inline(never)]
+    fn tunnel(&self, frame: &mut Frame<'_>, route: &InRoute, method: ForwardMethod) -> Verdict {
+        match flow::parse(frame.bytes()) {
+            Some(fp) => {
+                let ip = fp.ip_info(frame.bytes());
+                xmit::tunnel_in(&self.sh.cfg, frame, &ip, route, method).verdict
+            }
+            None => Verdict::Drop(DropReason::Malformed),
+        }
     }
 
     /// Offer the cache what it needs to forward the next packets of `c` in `dir`
@@ -134,5 +178,17 @@ impl Worker {
             sync,
             plan,
         }));
+    }
+}
+
+/// A client packet with no TTL left: answered as the locked path answers it.
+#[cold]
+fn time_exceeded(frame: &mut Frame<'_>) -> Verdict {
+    match flow::parse(frame.bytes()) {
+        Some(fp) => {
+            let ip = fp.ip_info(frame.bytes());
+            xmit::time_exceeded(frame, &ip).verdict
+        }
+        None => Verdict::Drop(DropReason::Malformed),
     }
 }

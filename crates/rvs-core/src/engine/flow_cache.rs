@@ -16,10 +16,14 @@
 //! size is fixed at creation; two ways per set, so that the two directions of a
 //! connection handled by one worker, or two hot flows, rarely evict each other.
 
-use super::xmit::{InRoute, OutRoute};
+use super::registry::Registry;
+use super::runtime::{DestRt, ServiceRt};
+use super::xmit::{forward, InRoute, OutRoute};
 use crate::conn::{ConnFlags, FastTicket};
-use core::net::{IpAddr, Ipv4Addr};
+use crate::model::ForwardMethod;
+use crate::verdict::Verdict;
 use rvs_wire::flow::{FlowRewrite, FlowTuple, NatPlan};
+use std::sync::Arc;
 
 /// TCP flags that change a connection's state: such segments take the locked path.
 pub(crate) const TCP_STATE_FLAGS: u16 = 0x01 | 0x02 | 0x04; // FIN, SYN, RST
@@ -34,21 +38,16 @@ fn folded_multiply(x: u64, y: u64) -> u64 {
     (m as u64) ^ (m >> 64) as u64
 }
 
-/// Folded multiplications of the seeded words, three independent ones combined (no
-/// chain of dependent multiplications on the packet's path): cheap, and good enough
-/// for a cache whose worst case (colliding flows) is only the locked path.
+/// One folded multiplication of the seeded words: the addresses on one side, the
+/// ports and protocol on the other. Cheap, and good enough for a cache whose worst case
+/// (colliding flows) is only the locked path; the seed is the worker's own secret.
 #[inline]
 fn hash(key: &FlowKey, seed: u64) -> u64 {
-    const K: [u64; 3] = [
-        0x9E37_79B9_7F4A_7C15,
-        0xC2B2_AE3D_27D4_EB4F,
-        0x1656_67B1_9E37_79F9,
-    ];
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
     let w = &key.0;
-    let a = folded_multiply(w[0] ^ w[2].rotate_left(29) ^ seed, K[0]);
-    let b = folded_multiply(w[1] ^ seed.rotate_left(17), w[3] ^ K[1]);
-    let c = folded_multiply(w[4] ^ seed.rotate_left(41), K[2]);
-    folded_multiply(a ^ b ^ c, K[0] ^ seed)
+    // IPv4 addresses are in words 1 and 3 (low halves); IPv6 ones fill 0 to 3.
+    let addrs = w[1] ^ w[3].rotate_left(32) ^ w[0].rotate_left(16) ^ w[2].rotate_left(48);
+    folded_multiply(addrs ^ seed, w[4] ^ seed.rotate_left(32) ^ K)
 }
 
 /// Key equality word by word (the derived comparison calls `memcmp`).
@@ -93,48 +92,67 @@ pub(crate) struct SyncCounter {
 pub(crate) enum FlowAction {
     /// A client packet, on to its real server.
     In(InAction),
-    /// NAT or FULLNAT, a reply: rewritten, back to the client `to`.
-    Out { to: IpAddr, rewrite: FlowRewrite },
+    /// NAT or FULLNAT, a reply: rewritten, back to the client (`forward`).
+    Out {
+        forward: Verdict,
+        rewrite: FlowRewrite,
+    },
 }
 
 /// How a client packet goes on to its real server.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum InAction {
-    /// DR: to the real server `to`, on-link, unchanged but for its TTL.
-    Route { to: IpAddr },
-    /// NAT or FULLNAT: rewritten, to the real server `to`.
-    Nat { to: IpAddr, rewrite: FlowRewrite },
-    /// TUN: encapsulated towards the real server, as the locked path encapsulates.
-    Tunnel(InRoute),
+    /// DR: to the real server, on-link, unchanged but for its TTL.
+    Route { forward: Verdict },
+    /// NAT or FULLNAT: rewritten, to the real server.
+    Nat {
+        forward: Verdict,
+        rewrite: FlowRewrite,
+    },
+    /// TUN: encapsulated towards the real server (by its configured tunnel), as the
+    /// locked path encapsulates.
+    Tunnel {
+        route: InRoute,
+        method: ForwardMethod,
+    },
 }
 
 /// A cached flow.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct CachedFlow {
     pub ticket: FastTicket,
-    pub dest_id: u32,
     pub sync: Option<SyncCounter>,
     pub action: FlowAction,
+    /// The counters of the flow's real server and service. Held, not looked up: a new
+    /// configuration empties the cache, so they are the live ones while cached.
+    pub dest: Arc<DestRt>,
+    pub svc: Arc<ServiceRt>,
 }
 
 impl CachedFlow {
     /// The cache entry for the flow `key` from what the locked path offered; `None`
     /// for what the fast path does not forward (the locked path keeps those).
-    fn of(key: &FlowKey, fill: &FlowFill) -> Option<CachedFlow> {
+    pub fn of(key: &FlowKey, fill: &FlowFill, reg: &Registry) -> Option<CachedFlow> {
+        let (svc, dest) = reg.dest(fill.dest_id)?;
         let rewrite = || fill.plan.and_then(|p| p.for_flow(key));
         let action = match fill.route {
             FlowRoute::In(r) => FlowAction::In(match r.flags.0 & ConnFlags::FWD_MASK {
-                ConnFlags::DROUTE => InAction::Route { to: r.dest.addr },
-                ConnFlags::TUNNEL => InAction::Tunnel(r),
+                ConnFlags::DROUTE => InAction::Route {
+                    forward: forward(r.dest.addr, true),
+                },
+                ConnFlags::TUNNEL => InAction::Tunnel {
+                    route: r,
+                    method: dest.config.method,
+                },
                 ConnFlags::MASQ | ConnFlags::FULLNAT => InAction::Nat {
-                    to: r.dest.addr,
+                    forward: forward(r.dest.addr, false),
                     rewrite: rewrite()?,
                 },
                 _ => return None,
             }),
             FlowRoute::Out(r) => match r.flags.0 & ConnFlags::FWD_MASK {
                 ConnFlags::MASQ | ConnFlags::FULLNAT => FlowAction::Out {
-                    to: r.client.addr,
+                    forward: forward(r.client.addr, false),
                     rewrite: rewrite()?,
                 },
                 _ => return None,
@@ -142,19 +160,19 @@ impl CachedFlow {
         };
         Some(CachedFlow {
             ticket: fill.ticket,
-            dest_id: fill.dest_id,
             sync: fill.sync,
             action,
+            dest: dest.rt.clone(),
+            svc: svc.rt.clone(),
         })
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Default)]
 struct Slot {
+    /// All zeros when empty (no packet's key is: its protocol is in it).
     key: FlowKey,
-    /// Valid while equal to the cache's epoch (0 never is).
-    epoch: u32,
-    flow: CachedFlow,
+    flow: Option<CachedFlow>,
 }
 
 /// One worker's flow cache (see the module docs).
@@ -163,7 +181,6 @@ pub(crate) struct FlowCache {
     slots: Box<[Slot]>,
     /// Sets − 1 (each set is two consecutive slots).
     set_mask: usize,
-    epoch: u32,
     seed: u64,
 }
 
@@ -176,22 +193,9 @@ impl FlowCache {
         } else {
             slots.next_power_of_two().max(2)
         };
-        let empty = Slot {
-            key: FlowKey::default(),
-            epoch: 0,
-            flow: CachedFlow {
-                ticket: FastTicket::default(),
-                dest_id: 0,
-                sync: None,
-                action: FlowAction::In(InAction::Route {
-                    to: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-                }),
-            },
-        };
         FlowCache {
-            slots: vec![empty; n].into_boxed_slice(),
+            slots: vec![Slot::default(); n].into_boxed_slice(),
             set_mask: (n / 2).saturating_sub(1),
-            epoch: 1,
             seed,
         }
     }
@@ -200,15 +204,13 @@ impl FlowCache {
         !self.slots.is_empty()
     }
 
-    /// Forget everything (a new configuration).
+    /// Forget everything (a new configuration), letting go of the old configuration's
+    /// counters. Configurations change at human or health-check pace, not per packet.
     pub fn clear(&mut self) {
-        self.epoch = self.epoch.wrapping_add(1);
-        if self.epoch == 0 {
-            // Wrapped: old slots could look valid again.
-            for s in self.slots.iter_mut() {
-                s.epoch = 0;
+        for s in self.slots.iter_mut() {
+            if s.flow.is_some() {
+                *s = Slot::default();
             }
-            self.epoch = 1;
         }
     }
 
@@ -227,31 +229,29 @@ impl FlowCache {
         self.slots
             .get(i..i + 2)?
             .iter()
-            .find(|s| s.epoch == self.epoch && same(&s.key, key))
-            .map(|s| &s.flow)
+            .find(|s| same(&s.key, key))
+            .and_then(|s| s.flow.as_ref())
     }
 
-    /// Remember `fill` for `key`, replacing the key's old entry, else an invalid one,
-    /// else one of the set's two chosen by the hash; nothing when the fast path would
-    /// not forward such packets.
-    pub fn insert(&mut self, key: FlowKey, fill: &FlowFill) {
+    /// Remember `flow` for `key`, replacing the key's old entry, else an empty one,
+    /// else one of the set's two chosen by the hash.
+    pub fn insert(&mut self, key: FlowKey, flow: CachedFlow) {
         if self.slots.is_empty() {
             return;
         }
-        let Some(flow) = CachedFlow::of(&key, fill) else {
-            return;
-        };
         let (i, h) = self.set_of(&key);
-        let epoch = self.epoch;
         let Some(set) = self.slots.get_mut(i..i + 2) else {
             return;
         };
         let way = set
             .iter()
-            .position(|s| s.epoch == epoch && same(&s.key, &key))
-            .or_else(|| set.iter().position(|s| s.epoch != epoch))
+            .position(|s| same(&s.key, &key))
+            .or_else(|| set.iter().position(|s| s.flow.is_none()))
             .unwrap_or((h >> 63) as usize);
-        set[way] = Slot { key, epoch, flow };
+        set[way] = Slot {
+            key,
+            flow: Some(flow),
+        };
     }
 
     /// Drop `key`'s entry, if any (its ticket was found void).
@@ -260,11 +260,10 @@ impl FlowCache {
             return;
         }
         let (i, _) = self.set_of(key);
-        let epoch = self.epoch;
         if let Some(set) = self.slots.get_mut(i..i + 2) {
             for s in set.iter_mut() {
-                if s.epoch == epoch && same(&s.key, key) {
-                    s.epoch = 0;
+                if same(&s.key, key) {
+                    *s = Slot::default();
                 }
             }
         }
@@ -274,7 +273,11 @@ impl FlowCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conn::Endpoint;
+    use crate::model::{
+        DestConfig, Protocol, SchedFlags, SchedulerKind, ServiceConfig, ServiceKey,
+    };
+    use crate::time::Instant;
+    use core::net::{IpAddr, Ipv4Addr};
 
     fn key(port: u16) -> FlowKey {
         FlowTuple([
@@ -286,18 +289,42 @@ mod tests {
         ])
     }
 
-    fn fill(dest_id: u32) -> FlowFill {
-        FlowFill {
+    /// A DR flow to a real server whose id is `tag`.
+    fn flow(tag: u32) -> CachedFlow {
+        let addr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 9));
+        let svc = ServiceConfig {
+            key: ServiceKey::Addr {
+                proto: Protocol::Tcp,
+                addr,
+                port: 80,
+            },
+            scheduler: SchedulerKind::Rr,
+            sched_flags: SchedFlags::default(),
+            persistence: None,
+            one_packet: false,
+            pe_name: None,
+        };
+        let dest = DestConfig {
+            addr,
+            port: 80,
+            method: ForwardMethod::Route,
+            weight: 1,
+            u_threshold: 0,
+            l_threshold: 0,
+        };
+        CachedFlow {
             ticket: FastTicket::default(),
-            dest_id,
-            route: FlowRoute::In(InRoute {
-                flags: ConnFlags(ConnFlags::DROUTE),
-                dest: Endpoint::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 9)), 80),
-                local: None,
-            }),
             sync: None,
-            plan: None,
+            action: FlowAction::In(InAction::Route {
+                forward: forward(addr, true),
+            }),
+            dest: Arc::new(DestRt::new(tag, &dest, 1, Instant::ZERO)),
+            svc: Arc::new(ServiceRt::new(0, &svc, 1, 0, Instant::ZERO)),
         }
+    }
+
+    fn tag(c: &FlowCache, k: &FlowKey) -> Option<u32> {
+        c.get(k).map(|f| f.dest.id)
     }
 
     #[test]
@@ -316,16 +343,16 @@ mod tests {
         let mut c = FlowCache::new(64, 7);
         let keys: Vec<FlowKey> = (0..200u16).map(key).collect();
         for (i, k) in keys.iter().enumerate() {
-            c.insert(*k, &fill(i as u32));
-            assert_eq!(c.get(k).map(|f| f.dest_id), Some(i as u32));
+            c.insert(*k, flow(i as u32));
+            assert_eq!(tag(&c, k), Some(i as u32));
         }
         // 200 keys in 64 places: some were evicted, none answers for another.
         let hits = keys
             .iter()
             .enumerate()
-            .filter(|(i, k)| match c.get(k) {
-                Some(f) => {
-                    assert_eq!(f.dest_id, *i as u32);
+            .filter(|(i, k)| match tag(&c, k) {
+                Some(t) => {
+                    assert_eq!(t, *i as u32);
                     true
                 }
                 None => false,
@@ -333,14 +360,25 @@ mod tests {
             .count();
         assert!(hits > 0 && hits <= 64, "{hits}");
         let last = keys[199];
-        c.insert(last, &fill(999));
-        assert_eq!(c.get(&last).map(|f| f.dest_id), Some(999));
+        c.insert(last, flow(999));
+        assert_eq!(tag(&c, &last), Some(999));
         c.remove(&last);
         assert!(c.get(&last).is_none());
-        c.insert(last, &fill(5));
+        c.insert(last, flow(5));
         c.clear();
         assert!(c.get(&last).is_none());
         assert!(keys.iter().all(|k| c.get(k).is_none()));
+    }
+
+    #[test]
+    fn clearing_lets_go_of_the_old_configuration() {
+        let mut c = FlowCache::new(8, 3);
+        let f = flow(1);
+        let dest = Arc::clone(&f.dest);
+        c.insert(key(1), f);
+        assert_eq!(Arc::strong_count(&dest), 2);
+        c.clear();
+        assert_eq!(Arc::strong_count(&dest), 1);
     }
 
     #[test]
@@ -353,19 +391,8 @@ mod tests {
     #[test]
     fn a_disabled_cache_never_hits() {
         let mut c = FlowCache::new(0, 1);
-        c.insert(key(1), &fill(1));
+        c.insert(key(1), flow(1));
         assert!(!c.enabled());
-        assert!(c.get(&key(1)).is_none());
-    }
-
-    #[test]
-    fn epoch_wrap_forgets_old_entries() {
-        let mut c = FlowCache::new(4, 1);
-        c.insert(key(1), &fill(1));
-        c.epoch = u32::MAX;
-        c.insert(key(1), &fill(2));
-        c.clear();
-        assert_eq!(c.epoch, 1);
         assert!(c.get(&key(1)).is_none());
     }
 }

@@ -74,7 +74,7 @@ impl Registry {
     }
 
     /// A live real server (and its service) by id; `None` once it was removed.
-    #[inline]
+    #[inline(always)]
     pub fn dest(&self, id: u32) -> Option<(&Arc<Service>, &Dest)> {
         let (s, d) = match self.dest_slots.get(id as usize) {
             Some(&(s, _)) if s == NO_DEST => return None,

@@ -1,7 +1,7 @@
 //! The per-packet path of one data-plane worker.
 
 use super::fast_path::Fast;
-use super::flow_cache::{FlowCache, FlowFill, FlowRoute};
+use super::flow_cache::{CachedFlow, FlowCache, FlowFill, FlowRoute};
 use super::registry::{Registry, Service};
 use super::{xmit, Shared};
 use crate::conn::reuse::{self, ReuseDecision, ReusePolicy};
@@ -185,7 +185,9 @@ impl Worker {
         };
         let v = self.locked_path(frame, now);
         if let (Some(fill), Some(key)) = (self.pending.take(), key) {
-            self.cache.insert(key, &fill);
+            if let Some(flow) = CachedFlow::of(&key, &fill, &self.reg) {
+                self.cache.insert(key, flow);
+            }
         }
         v
     }
