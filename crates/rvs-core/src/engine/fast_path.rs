@@ -83,7 +83,9 @@ impl Worker {
                     return Hit::Miss;
                 };
                 let pkts = cell.get().wrapping_add(1);
-                if counter.syncable && sync::periodic_due(&self.sh.cfg.sysctls, pkts) {
+                if counter.templated
+                    || counter.syncable && sync::periodic_due(&self.sh.cfg.sysctls, pkts)
+                {
                     return Hit::Miss;
                 }
                 count = Some((cell, pkts));

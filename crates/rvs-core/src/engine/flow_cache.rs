@@ -84,6 +84,10 @@ pub(crate) struct FlowFill {
 pub(crate) struct SyncCounter {
     pub slot: u16,
     pub syncable: bool,
+    /// Controlled by a persistence template, which the master considers for sync on
+    /// every inbound packet of the connection: such packets take the locked path
+    /// while this director is a sync master.
+    pub templated: bool,
 }
 
 /// What the fast path does with a packet of a cached flow, decided once when the

@@ -155,6 +155,7 @@ pub(crate) fn counter_of(c: &ConnView<'_>) -> Option<SyncCounter> {
     Some(SyncCounter {
         slot: count_slot(c.id()) as u16,
         syncable: sync_state(c.state()).0,
+        templated: c.control().is_some(),
     })
 }
 
