@@ -15,7 +15,8 @@ use rvs_wire::flow::{self, FlowPacket, FlowTuple};
 
 /// What the fast path made of a packet.
 pub(super) enum Fast {
-    Done(Verdict),
+    /// Decided: the verdict was written.
+    Done,
     /// For the locked path, untouched; with the flow's key when the lean view read the
     /// packet, for the cache to learn the flow from what the locked path does.
     Miss(Option<FlowTuple>),
@@ -23,7 +24,8 @@ pub(super) enum Fast {
 
 /// What became of a packet the cache knows, decided on its bytes alone.
 enum Hit {
-    Done(Verdict),
+    /// Decided: the verdict was written.
+    Done,
     /// Not for the fast path after all: untouched.
     Miss,
     /// A client packet with no TTL left (counted): to be answered.
@@ -34,9 +36,15 @@ enum Hit {
 
 impl Worker {
     /// Forward `frame` if it is a packet of a cached flow that changes nothing but the
-    /// connection's timer.
+    /// connection's timer, writing the verdict to `verdict` (written only then: the
+    /// common path moves it once, from the cache to the caller).
     #[inline]
-    pub(super) fn fast(&mut self, frame: &mut Frame<'_>, now: Instant) -> Fast {
+    pub(super) fn fast(
+        &mut self,
+        frame: &mut Frame<'_>,
+        now: Instant,
+        verdict: &mut Verdict,
+    ) -> Fast {
         if !self.cache.enabled() {
             return Fast::Miss(None);
         }
@@ -55,20 +63,28 @@ impl Worker {
             return Fast::Miss(Some(fp.tuple));
         }
         let counted = counted_ip_len(super_len, fp.l3, fp.ip_len());
-        match self.hit(bytes, &fp, counted, now) {
-            Hit::Done(v) => Fast::Done(v),
-            Hit::Miss => Fast::Miss(Some(fp.tuple)),
+        match self.hit(bytes, &fp, counted, now, verdict) {
+            Hit::Done => {}
+            Hit::Miss => return Fast::Miss(Some(fp.tuple)),
             // Rare: the cold paths parse the packet again rather than keep its view
             // out of registers on the common one.
-            Hit::NoTtl => Fast::Done(time_exceeded(frame)),
-            Hit::Tunnel(route, method) => Fast::Done(self.tunnel(frame, &route, method)),
+            Hit::NoTtl => *verdict = time_exceeded(frame),
+            Hit::Tunnel(route, method) => *verdict = self.tunnel(frame, &route, method),
         }
+        Fast::Done
     }
 
     /// The packet `fp` (in `bytes`) of a flow the cache may hold; `counted` is what
     /// the counters count for it.
     #[inline(always)]
-    fn hit(&mut self, bytes: &mut [u8], fp: &FlowPacket, counted: u64, now: Instant) -> Hit {
+    fn hit(
+        &mut self,
+        bytes: &mut [u8],
+        fp: &FlowPacket,
+        counted: u64,
+        now: Instant,
+        verdict: &mut Verdict,
+    ) -> Hit {
         let key = &fp.tuple;
         // Borrowed, not copied: a hit reads a few of its fields.
         let Some(flow) = self.cache.get(key) else {
@@ -100,14 +116,15 @@ impl Worker {
             FlowAction::Out { forward, rewrite } => {
                 // Replies are forwarded by the kernel before IPVS sees them: one with
                 // no TTL left is the kernel's to answer.
-                if !flow::decrement_ttl(bytes, fp) {
-                    return Hit::Done(Verdict::Pass);
-                }
-                if !rewrite.apply(bytes, fp) {
-                    return Hit::Done(Verdict::Drop(DropReason::Malformed));
-                }
-                self.count_out(flow, counted);
-                return Hit::Done(*forward);
+                *verdict = if !flow::decrement_ttl(bytes, fp) {
+                    Verdict::Pass
+                } else if rewrite.apply(bytes, fp) {
+                    self.count_out(flow, counted);
+                    *forward
+                } else {
+                    Verdict::Drop(DropReason::Malformed)
+                };
+                return Hit::Done;
             }
         };
         // A client packet is counted whatever becomes of it, as the locked path counts.
@@ -120,7 +137,7 @@ impl Worker {
         if !flow::decrement_ttl(bytes, fp) {
             return Hit::NoTtl;
         }
-        Hit::Done(match action {
+        *verdict = match action {
             InAction::Route { forward } => *forward,
             InAction::Nat { forward, rewrite } => {
                 if rewrite.apply(bytes, fp) {
@@ -130,7 +147,8 @@ impl Worker {
                 }
             }
             InAction::Tunnel { route, method } => return Hit::Tunnel(*route, *method),
-        })
+        };
+        Hit::Done
     }
 
     /// Drop a flow whose ticket is void. Takes the key by value, out of line: a

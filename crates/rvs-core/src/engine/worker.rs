@@ -176,10 +176,11 @@ impl Worker {
     /// (`rvs_wire::checksum::finish_partial`).
     pub fn process(&mut self, frame: &mut Frame<'_>, now: Instant) -> Verdict {
         self.refresh();
-        let key = match self.fast(frame, now) {
-            Fast::Done(v) => {
+        let mut verdict = Verdict::Pass;
+        let key = match self.fast(frame, now, &mut verdict) {
+            Fast::Done => {
                 self.cache_hits += 1;
-                return v;
+                return verdict;
             }
             Fast::Miss(key) => key,
         };
