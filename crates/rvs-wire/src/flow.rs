@@ -396,31 +396,51 @@ impl FlowRewrite {
         if fp.v6 != self.v6 || (fp.protocol == IpProtocol::UDP) != self.udp {
             return false;
         }
-        let Some(ip) = frame.get_mut(fp.l3..fp.end) else {
+        // One shape per flow: constant offsets in each.
+        match (self.v6, self.udp) {
+            (false, false) => self.write::<false, 18, 16>(frame, fp),
+            (false, true) => self.write::<false, UDP_HEADER, 6>(frame, fp),
+            (true, false) => self.write::<true, 18, 16>(frame, fp),
+            (true, true) => self.write::<true, UDP_HEADER, 6>(frame, fp),
+        }
+    }
+
+    /// [`FlowRewrite::apply`] for a packet of family `V6` whose transport header has
+    /// its checksum at `CSUM` within its first `LEN` bytes.
+    #[inline(always)]
+    fn write<const V6: bool, const LEN: usize, const CSUM: usize>(
+        &self,
+        frame: &mut [u8],
+        fp: &FlowPacket,
+    ) -> bool {
+        // Everything checked before anything is written.
+        let header_len = if V6 { IPV6_HEADER } else { 20 };
+        if fp.end > frame.len() || fp.l4 + LEN > fp.end || fp.l3 + header_len > fp.l4 {
+            return false;
+        }
+        if let Some(h) = frame.get_mut(fp.l3..fp.l3 + header_len) {
+            if V6 {
+                h[8..40].copy_from_slice(&self.addrs);
+            } else {
+                h[12..20].copy_from_slice(&self.addrs[..8]);
+                let c = updated(h, 10, self.header_change);
+                h[10..12].copy_from_slice(&c.to_ne_bytes());
+            }
+        }
+        let Some(t) = frame.get_mut(fp.l4..fp.l4 + LEN) else {
             return false;
         };
-        let l4 = fp.l4 - fp.l3;
-        let csum_at = l4 + if self.udp { 6 } else { 16 };
-        if ip.len() < csum_at + 2 {
-            return false;
-        }
-        if self.v6 {
-            ip[8..40].copy_from_slice(&self.addrs);
-        } else {
-            ip[12..20].copy_from_slice(&self.addrs[..8]);
-            let c = updated(ip, 10, self.header_change);
-            ip[10..12].copy_from_slice(&c.to_ne_bytes());
-        }
-        ip[l4..l4 + 4].copy_from_slice(&self.ports);
-        if self.udp && !self.v6 && ip[csum_at] == 0 && ip[csum_at + 1] == 0 {
+        t[..4].copy_from_slice(&self.ports);
+        let udp = CSUM == 6;
+        if udp && !V6 && t[CSUM] == 0 && t[CSUM + 1] == 0 {
             // No checksum: stays none.
             return true;
         }
-        let mut new = updated(ip, csum_at, self.transport_change);
-        if new == 0 && self.udp {
+        let mut new = updated(t, CSUM, self.transport_change);
+        if new == 0 && udp {
             new = 0xffff;
         }
-        ip[csum_at..csum_at + 2].copy_from_slice(&new.to_ne_bytes());
+        t[CSUM..CSUM + 2].copy_from_slice(&new.to_ne_bytes());
         true
     }
 }
