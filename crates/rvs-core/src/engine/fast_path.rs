@@ -5,13 +5,13 @@
 use super::flow_cache::{CachedFlow, FlowAction, FlowFill, FlowRoute, InAction, TCP_STATE_FLAGS};
 use super::sync;
 use super::worker::Worker;
-use super::xmit::{self, InRoute};
+use super::{tunnel, xmit};
 use crate::conn::{ConnView, Direction};
-use crate::model::ForwardMethod;
 use crate::time::Instant;
 use crate::verdict::{counted_ip_len, DropReason, Frame, Verdict};
 use core::sync::atomic::Ordering;
 use rvs_wire::flow::{self, FlowPacket, FlowTuple};
+use rvs_wire::tunnel::Ipip4Header;
 
 /// What the fast path made of a packet.
 pub(super) enum Fast {
@@ -30,8 +30,11 @@ enum Hit {
     Miss,
     /// A client packet with no TTL left (counted): to be answered.
     NoTtl,
-    /// A client packet of a TUN flow (counted, TTL taken): to be encapsulated.
-    Tunnel(InRoute, ForwardMethod),
+    /// A client packet of an IPIP flow (counted, TTL taken, verdict written): to be
+    /// encapsulated with this outer header.
+    Ipip(Ipip4Header),
+    /// A client packet of another TUN flow (counted, TTL taken): to be encapsulated.
+    Tunnel,
 }
 
 impl Worker {
@@ -69,7 +72,12 @@ impl Worker {
             // Rare: the cold paths parse the packet again rather than keep its view
             // out of registers on the common one.
             Hit::NoTtl => *verdict = time_exceeded(frame),
-            Hit::Tunnel(route, method) => *verdict = self.tunnel(frame, &route, method),
+            Hit::Ipip(outer) => {
+                if !tunnel::ipip4(&self.sh.cfg, frame, fp.l3, fp.ip_len(), &outer) {
+                    *verdict = self.tunnel(frame);
+                }
+            }
+            Hit::Tunnel => *verdict = self.tunnel(frame),
         }
         Fast::Done
     }
@@ -146,7 +154,15 @@ impl Worker {
                     Verdict::Drop(DropReason::Malformed)
                 }
             }
-            InAction::Tunnel { route, method } => return Hit::Tunnel(*route, *method),
+            InAction::Tunnel {
+                forward,
+                ipip: Some(outer),
+                ..
+            } => {
+                *verdict = *forward;
+                return Hit::Ipip(*outer);
+            }
+            InAction::Tunnel { ipip: None, .. } => return Hit::Tunnel,
         };
         Hit::Done
     }
@@ -165,16 +181,22 @@ impl Worker {
         flow.svc.stats.outbound(self.index, counted);
     }
 
-    /// TUN: the locked path's encapsulation, on the packet the fast path counted.
+    /// TUN: the locked path's encapsulation, on the packet the fast path counted
+    /// (its flow found again: the hit itself stays small).
     #[inline(never)]
-    fn tunnel(&self, frame: &mut Frame<'_>, route: &InRoute, method: ForwardMethod) -> Verdict {
-        match flow::parse(frame.bytes()) {
-            Some(fp) => {
-                let ip = fp.ip_info(frame.bytes());
-                xmit::tunnel_in(&self.sh.cfg, frame, &ip, route, method).verdict
-            }
-            None => Verdict::Drop(DropReason::Malformed),
-        }
+    fn tunnel(&self, frame: &mut Frame<'_>) -> Verdict {
+        let Some(fp) = flow::parse(frame.bytes()) else {
+            return Verdict::Drop(DropReason::Malformed);
+        };
+        let Some(CachedFlow {
+            action: FlowAction::In(InAction::Tunnel { route, method, .. }),
+            ..
+        }) = self.cache.get(&fp.tuple)
+        else {
+            return Verdict::Drop(DropReason::Malformed);
+        };
+        let ip = fp.ip_info(frame.bytes());
+        xmit::tunnel_in(&self.sh.cfg, frame, &ip, route, *method).verdict
     }
 
     /// Offer the cache what it needs to forward the next packets of `c` in `dir`

@@ -16,13 +16,16 @@
 //! size is fixed at creation; two ways per set, so that the two directions of a
 //! connection handled by one worker, or two hot flows, rarely evict each other.
 
+use super::config::EngineConfig;
 use super::registry::Registry;
 use super::runtime::{DestRt, ServiceRt};
 use super::xmit::{forward, InRoute, OutRoute};
 use crate::conn::{ConnFlags, FastTicket};
-use crate::model::ForwardMethod;
+use crate::model::{ForwardMethod, TunnelType};
 use crate::verdict::Verdict;
+use core::net::IpAddr;
 use rvs_wire::flow::{FlowRewrite, FlowTuple, NatPlan};
+use rvs_wire::tunnel::Ipip4Header;
 use std::sync::Arc;
 
 /// TCP flags that change a connection's state: such segments take the locked path.
@@ -114,8 +117,10 @@ pub(crate) enum InAction {
         rewrite: FlowRewrite,
     },
     /// TUN: encapsulated towards the real server (by its configured tunnel), as the
-    /// locked path encapsulates.
+    /// locked path encapsulates; IPIP of IPv4 in IPv4 with its outer header prepared.
     Tunnel {
+        forward: Verdict,
+        ipip: Option<Ipip4Header>,
         route: InRoute,
         method: ForwardMethod,
     },
@@ -136,7 +141,12 @@ pub(crate) struct CachedFlow {
 impl CachedFlow {
     /// The cache entry for the flow `key` from what the locked path offered; `None`
     /// for what the fast path does not forward (the locked path keeps those).
-    pub fn of(key: &FlowKey, fill: &FlowFill, reg: &Registry) -> Option<CachedFlow> {
+    pub fn of(
+        key: &FlowKey,
+        fill: &FlowFill,
+        reg: &Registry,
+        cfg: &EngineConfig,
+    ) -> Option<CachedFlow> {
         let (svc, dest) = reg.dest(fill.dest_id)?;
         let rewrite = || fill.plan.and_then(|p| p.for_flow(key));
         let action = match fill.route {
@@ -145,6 +155,8 @@ impl CachedFlow {
                     forward: forward(r.dest.addr, true),
                 },
                 ConnFlags::TUNNEL => InAction::Tunnel {
+                    forward: forward(r.dest.addr, false),
+                    ipip: ipip4_header(key, &r, dest.config.method, cfg),
                     route: r,
                     method: dest.config.method,
                 },
@@ -169,6 +181,24 @@ impl CachedFlow {
             dest: dest.rt.clone(),
             svc: svc.rt.clone(),
         })
+    }
+}
+
+/// The prepared outer header of a TUN flow that is IPIP with IPv4 inside and out.
+fn ipip4_header(
+    key: &FlowKey,
+    route: &InRoute,
+    method: ForwardMethod,
+    cfg: &EngineConfig,
+) -> Option<Ipip4Header> {
+    let inner_v4 = key.0[4] >> 40 & 1 == 0;
+    match (method, route.dest.addr, cfg.tunnel_src_v4) {
+        (ForwardMethod::Tunnel(t), IpAddr::V4(rip), Some(src))
+            if inner_v4 && t.kind == TunnelType::Ipip =>
+        {
+            Some(Ipip4Header::new(src, rip))
+        }
+        _ => None,
     }
 }
 

@@ -13,7 +13,7 @@ use core::cell::Cell;
 use core::net::IpAddr;
 use core::sync::atomic::{AtomicU32, Ordering};
 use rvs_wire::packet::IpInfo;
-use rvs_wire::tunnel::{self, Encap, Outer};
+use rvs_wire::tunnel::{self, Encap, Ipip4Header, Outer};
 
 /// The rvs-wire encapsulation of `t`, GUE from UDP port `src_port`.
 fn encap_of(t: &Tunnel, src_port: u16) -> Encap {
@@ -63,6 +63,48 @@ fn next_ident() -> u16 {
         n.set(id.wrapping_add(1));
         id
     })
+}
+
+/// IPIP, IPv4 in IPv4, for a flow whose outer header is prepared ([`Ipip4Header`]):
+/// what [`encapsulate`] does in the common case, the inner packet (IPv4, its IP header
+/// at `l3`, `inner_len` bytes, TTL already taken) left in place. False, the frame
+/// unchanged, when the packet needs [`encapsulate`]: too big for the MTU or 64 KiB, no
+/// headroom, an unusual link header.
+#[inline]
+pub(crate) fn ipip4(
+    cfg: &EngineConfig,
+    frame: &mut Frame<'_>,
+    l3: usize,
+    inner_len: usize,
+    outer: &Ipip4Header,
+) -> bool {
+    const GROW: usize = 20;
+    let total = GROW + inner_len;
+    if total > usize::from(u16::MAX) || (cfg.mtu != 0 && total > usize::from(cfg.mtu)) {
+        return false;
+    }
+    if !(2..=GROW).contains(&l3) || frame.headroom() < GROW || l3 + inner_len > frame.len() {
+        return false;
+    }
+    let Some(inner) = frame
+        .bytes()
+        .get(l3..l3 + GROW)
+        .and_then(|h| <[u8; GROW]>::try_from(h).ok())
+    else {
+        return false;
+    };
+    let header = outer.header(&inner, total as u16 - GROW as u16, next_ident);
+    // Trim Ethernet padding, grow at the front, move the link header there.
+    if !frame.set_len(l3 + inner_len) || !frame.push_front(GROW) {
+        return false;
+    }
+    let buf = frame.bytes_mut();
+    let (front, rest) = buf.split_at_mut(GROW);
+    front[..l3].copy_from_slice(&rest[..l3]);
+    front[l3 - 2..l3].copy_from_slice(&0x0800u16.to_be_bytes());
+    // The outer header goes between the link header and the inner packet.
+    buf[l3..l3 + GROW].copy_from_slice(&header);
+    true
 }
 
 /// Encapsulate the packet of `frame` (parsed as `ip`) towards `rip`.

@@ -186,7 +186,7 @@ impl Worker {
         };
         let v = self.locked_path(frame, now);
         if let (Some(fill), Some(key)) = (self.pending.take(), key) {
-            if let Some(flow) = CachedFlow::of(&key, &fill, &self.reg) {
+            if let Some(flow) = CachedFlow::of(&key, &fill, &self.reg, &self.sh.cfg) {
                 self.cache.insert(key, flow);
             }
         }

@@ -39,10 +39,12 @@ mod decap;
 mod encap;
 pub mod gre;
 pub mod gue;
+mod ipip4;
 
 pub use decap::{decapsulate, Decap, TunnelKind};
 pub use encap::{encapsulate, flow_hash, gue_src_port, header_len, outer_ds_field, Encap, Outer};
 pub use gue::RemoteChecksum;
+pub use ipip4::Ipip4Header;
 
 #[cfg(test)]
 mod tests;
