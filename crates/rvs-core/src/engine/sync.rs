@@ -2,13 +2,16 @@
 //! and what a backup director feeds back in. The wire format (IPVS sync v0/v1) is the
 //! HA crate's business; this is the engine's side of it.
 
+mod book;
 mod import;
 mod pe;
 mod queue;
+mod rule;
 
 pub use import::SyncImportError;
 pub use pe::{SyncPe, PE_NAME_MAX};
 pub(crate) use queue::SyncQueue;
+pub(crate) use rule::periodic_due;
 
 use crate::model::Family;
 use core::net::IpAddr;
@@ -40,13 +43,10 @@ pub struct SyncConn {
     pub pe: SyncPe,
 }
 
-use super::config::Sysctls;
 use super::flow_cache::SyncCounter;
 use super::worker::Worker;
 use super::{pe_sip, Shared};
-use crate::conn::sctp::SctpState;
-use crate::conn::tcp::TcpState;
-use crate::conn::{Conn, ConnFlags, ConnId, ConnState, ConnView, Transition};
+use crate::conn::{Conn, ConnFlags, ConnId, ConnView, Transition};
 use crate::time::Instant;
 
 /// Flags a backup takes from a sync message (the kernel's IP_VS_CONN_F_BACKUP_MASK).
@@ -80,7 +80,7 @@ impl SyncConn {
             dport: c.dest.port,
             fwmark: c.fwmark,
             flags: c.flags.0 & BACKUP_MASK,
-            state: c.state.to_raw(),
+            state: c.raw_state(),
             timeout: c.timeout_ms / 1000,
             pe,
         }
@@ -103,48 +103,6 @@ pub(crate) fn count_slot(id: ConnId) -> usize {
     (id.slot as usize ^ (id.gen as usize).wrapping_mul(31)) % PKT_SLOTS
 }
 
-/// Whether the state is one the kernel syncs in (`ip_vs_sync_conn_needed`), and
-/// whether entering it forces a sync at once (any such state but ESTABLISHED).
-fn sync_state(s: ConnState) -> (bool, bool) {
-    match s {
-        ConnState::Tcp(t) => {
-            let ok = matches!(
-                t,
-                TcpState::Established
-                    | TcpState::FinWait
-                    | TcpState::Close
-                    | TcpState::CloseWait
-                    | TcpState::TimeWait
-            );
-            (ok, ok && t != TcpState::Established)
-        }
-        ConnState::Sctp(t) => {
-            let ok = matches!(
-                t,
-                SctpState::Established
-                    | SctpState::ShutdownSent
-                    | SctpState::ShutdownReceived
-                    | SctpState::ShutdownAckSent
-                    | SctpState::Closed
-            );
-            (ok, ok && t != SctpState::Established)
-        }
-        ConnState::Udp => (true, false),
-        ConnState::Template => (false, false),
-    }
-}
-
-/// The periodic rule: the input packet count that makes a connection due.
-#[inline]
-pub(crate) fn periodic_due(s: &Sysctls, pkts: u16) -> bool {
-    let pkts = u32::from(pkts);
-    if s.sync_period > 0 {
-        pkts % s.sync_period == s.sync_threshold
-    } else {
-        pkts == s.sync_threshold
-    }
-}
-
 /// Where the flow cache counts the inbound packets of `c` for [`maybe_queue`]'s rule
 /// (`None` for connections never synced).
 pub(crate) fn counter_of(c: &ConnView<'_>) -> Option<SyncCounter> {
@@ -154,58 +112,77 @@ pub(crate) fn counter_of(c: &ConnView<'_>) -> Option<SyncCounter> {
     }
     Some(SyncCounter {
         slot: count_slot(c.id()) as u16,
-        syncable: sync_state(c.state()).0,
+        syncable: rule::sync_state(c.state()).0,
         templated: c.control().is_some(),
     })
 }
 
-/// The master's rule after an input packet of `conn`: queue it when its state just
-/// changed into a closing state, or when its input packet count modulo
-/// `sync_period` equals `sync_threshold` ("3 50"). Packet counts are kept per worker
-/// in a small table indexed by connection (a collision only shifts when a connection
-/// is synced, never whether it eventually is). Its controlling template goes with it.
+/// Whether the engine takes part in sync at all for entries with these flags: FULLNAT
+/// connections (rvs's own method, unknown to the kernel's protocol) never do.
+fn synced_method(flags: ConnFlags) -> bool {
+    flags.0 & ConnFlags::FWD_MASK != ConnFlags::FULLNAT
+}
+
+/// The master after an input packet of `conn` (the kernel's `ip_vs_sync_conn`, sync
+/// version 1, the only one rvs's master sends): the connection first, by its own
+/// count and state ([`rule::conn_needed`]); then, whether or not the connection was
+/// queued, its controlling template, whose count goes up by one on every input packet
+/// of every connection it controls ([`rule::template_needed`]). So a message holds a
+/// connection before its template.
+///
+/// Connection packet counts are kept per worker in a small table indexed by
+/// connection, shared with the flow cache (a collision only shifts when a
+/// connection is synced, never whether it eventually is); the state each was last
+/// synced in and the templates' counts are in the [`book::SyncBook`]s.
 pub(crate) fn maybe_queue(w: &Worker, conn: &Conn, t: &Transition, _now: Instant) {
-    if conn.flags.has(ConnFlags::ONE_PACKET)
-        || conn.flags.0 & ConnFlags::FWD_MASK == ConnFlags::FULLNAT
-    {
+    if !synced_method(conn.flags) {
         return;
     }
-    // Every input packet counts, whatever the state (the kernel's `cp->in_pkts`).
-    let cell = &w.pkt_counts[count_slot(conn.id)];
-    let pkts = cell.get().wrapping_add(1);
-    cell.set(pkts);
-    let (ok, forcing) = sync_state(t.to);
-    if !ok {
+    let Some(q) = w.sh.sync_queues.get(w.index) else {
         return;
-    }
-    let due = (forcing && t.from != t.to) || periodic_due(&w.sh.cfg.sysctls, pkts);
-    if !due {
-        return;
-    }
-    let q = &w.sh.sync_queues[w.index];
-    if let Some(tid) = conn.control {
-        if let Some(tmpl) = w.sh.conns.get(tid) {
-            q.push(template_sync(&w.sh, &tmpl));
+    };
+    // A one-packet entry is never synced itself (its template still is); rvs keeps
+    // none, so this is only a guard.
+    if !conn.flags.has(ConnFlags::ONE_PACKET) {
+        // Every input packet counts, whatever the state (the kernel's `cp->in_pkts`).
+        let Some(cell) = w.pkt_counts.get(count_slot(conn.id)) else {
+            return;
+        };
+        let pkts = cell.get().wrapping_add(1);
+        cell.set(pkts);
+        let synced = q.book.synced_state(conn.id);
+        if rule::conn_needed(&w.sh.cfg.sysctls, t.to, synced, pkts) {
+            q.book.set_synced_state(conn.id, t.to.to_raw());
+            q.push(SyncConn::from_conn(conn, SyncPe::NONE));
         }
     }
-    q.push(SyncConn::from_conn(conn, SyncPe::NONE));
+    if let Some(tid) = conn.control {
+        consider_template(w, tid);
+    }
 }
 
 /// The master's rule for the template `tid` of a one-packet (`-o`) datagram, which
-/// keeps no entry of its own: the kernel skips the connection and syncs its
-/// template, counting the template's input packets; a template is due on every
-/// such packet when `sync_period` is set, else when its count equals
-/// `sync_threshold` (`ip_vs_sync_conn_needed`, templates being exempt from the
-/// periodic rule).
+/// keeps no entry of its own: the kernel skips the connection and considers its
+/// template as for any other connection's packet.
 pub(crate) fn one_packet_template(w: &Worker, tid: ConnId) {
-    let cell = &w.pkt_counts[count_slot(tid)];
-    let pkts = cell.get().wrapping_add(1);
-    cell.set(pkts);
-    let s = &w.sh.cfg.sysctls;
-    if s.sync_period == 0 && u32::from(pkts) != s.sync_threshold {
+    consider_template(w, tid);
+}
+
+/// One more input packet of a connection controlled by the template `tid`: count it
+/// on the template and queue the template if that makes it due.
+fn consider_template(w: &Worker, tid: ConnId) {
+    let books = &w.sh.sync_queues;
+    // Every worker counts a given template in the same book.
+    let Some(home) = books.get(count_slot(tid) % books.len().max(1)) else {
+        return;
+    };
+    let pkts = home.book.count_template_packet(tid);
+    if !rule::template_needed(&w.sh.cfg.sysctls, pkts) {
         return;
     }
-    if let Some(tmpl) = w.sh.conns.get(tid) {
-        w.sh.sync_queues[w.index].push(template_sync(&w.sh, &tmpl));
+    if let (Some(q), Some(tmpl)) = (books.get(w.index), w.sh.conns.get(tid)) {
+        if tmpl.is_template() && synced_method(tmpl.flags) {
+            q.push(template_sync(&w.sh, &tmpl));
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! Each worker's queue of connections waiting to be synced.
 
+use super::book::SyncBook;
 use super::{SyncConn, SyncPe};
 use crate::model::Family;
 use core::net::IpAddr;
@@ -76,11 +77,13 @@ struct Inner {
 
 /// A bounded queue of connections waiting to be sent, one per worker so workers never
 /// contend with each other (only with the drain, which is rare). Its memory is
-/// reserved once: `cap` entries, of which an eighth may carry PE options.
+/// reserved once: `cap` entries, of which an eighth may carry PE options. Next to it,
+/// the worker's [`SyncBook`] (read and written without the queue's lock).
 pub(crate) struct SyncQueue {
     q: Mutex<Inner>,
     cap: usize,
     pe_cap: usize,
+    pub book: SyncBook,
 }
 
 impl core::fmt::Debug for SyncQueue {
@@ -102,6 +105,7 @@ impl SyncQueue {
             }),
             cap,
             pe_cap,
+            book: SyncBook::new(),
         }
     }
 
