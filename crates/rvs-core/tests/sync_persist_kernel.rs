@@ -241,40 +241,55 @@ fn phase2() -> Sysctls {
     }
 }
 
-#[test]
-fn linux_6_1_default_threshold() {
-    check(
-        "6.1",
-        1,
-        fixture!("6.1", "in-1.pcap"),
-        fixture!("6.1", "out-1.pcap"),
-        fixture!("6.1", "sync-1.pcap"),
-        Sysctls::default(),
-    );
+/// Both phases of one kernel's capture.
+macro_rules! kernel_tests {
+    ($kernel:literal, $default:ident, $period_zero:ident) => {
+        #[test]
+        fn $default() {
+            check(
+                $kernel,
+                1,
+                fixture!($kernel, "in-1.pcap"),
+                fixture!($kernel, "out-1.pcap"),
+                fixture!($kernel, "sync-1.pcap"),
+                Sysctls::default(),
+            );
+        }
+
+        #[test]
+        fn $period_zero() {
+            check(
+                $kernel,
+                2,
+                fixture!($kernel, "in-2.pcap"),
+                fixture!($kernel, "out-2.pcap"),
+                fixture!($kernel, "sync-2.pcap"),
+                phase2(),
+            );
+        }
+    };
 }
 
-#[test]
-fn linux_6_1_period_zero() {
-    check(
-        "6.1",
-        2,
-        fixture!("6.1", "in-2.pcap"),
-        fixture!("6.1", "out-2.pcap"),
-        fixture!("6.1", "sync-2.pcap"),
-        phase2(),
-    );
-}
+kernel_tests!("6.1", linux_6_1_default_threshold, linux_6_1_period_zero);
+kernel_tests!("6.12", linux_6_12_default_threshold, linux_6_12_period_zero);
 
 #[test]
-fn the_fixture_says_what_it_was_run_with() {
-    let sysctl = include_str!("fixtures/sync-persist-6.1/sysctl.txt");
-    for knob in [
-        "sync_threshold:3\t50",
-        "sync_version:1",
-        "sync_refresh_period:0",
-        "sync_retries:0",
-        "sync_persist_mode:0",
+fn the_fixtures_say_what_they_were_run_with() {
+    for (kernel, sysctl) in [
+        ("6.1", include_str!("fixtures/sync-persist-6.1/sysctl.txt")),
+        (
+            "6.12",
+            include_str!("fixtures/sync-persist-6.12/sysctl.txt"),
+        ),
     ] {
-        assert!(sysctl.contains(knob), "{knob}");
+        for knob in [
+            "sync_threshold:3\t50",
+            "sync_version:1",
+            "sync_refresh_period:0",
+            "sync_retries:0",
+            "sync_persist_mode:0",
+        ] {
+            assert!(sysctl.contains(knob), "{kernel}: {knob}");
+        }
     }
 }
