@@ -109,6 +109,19 @@ mod tests {
     }
 
     #[test]
+    fn sctp_follows_the_same_rule_with_its_own_states() {
+        let s = sysctls(3, 50);
+        let sctp = ConnState::Sctp;
+        let est = sctp(SctpState::Established);
+        assert!(!conn_needed(&s, sctp(SctpState::CookieEchoed), 0, 3));
+        assert!(!conn_needed(&s, est, 0, 4));
+        assert!(conn_needed(&s, est, 0, 53));
+        let shut = sctp(SctpState::ShutdownSent);
+        assert!(conn_needed(&s, shut, est.to_raw(), 4));
+        assert!(!conn_needed(&s, shut, shut.to_raw(), 4));
+    }
+
+    #[test]
     fn period_zero_syncs_once_at_the_threshold() {
         let s = sysctls(2, 0);
         assert!(!conn_needed(&s, EST, 0, 1));
