@@ -70,7 +70,7 @@ fn next_ident() -> u16 {
 /// at `l3`, `inner_len` bytes, TTL already taken) left in place. False, the frame
 /// unchanged, when the packet needs [`encapsulate`]: too big for the MTU or 64 KiB, no
 /// headroom, an unusual link header.
-#[inline]
+#[inline(always)]
 pub(crate) fn ipip4(
     cfg: &EngineConfig,
     frame: &mut Frame<'_>,
@@ -83,27 +83,29 @@ pub(crate) fn ipip4(
     if total > usize::from(u16::MAX) || (cfg.mtu != 0 && total > usize::from(cfg.mtu)) {
         return false;
     }
-    if !(2..=GROW).contains(&l3) || frame.headroom() < GROW || l3 + inner_len > frame.len() {
+    // An untagged Ethernet header (a tagged one takes the general path).
+    const L3: usize = 14;
+    if l3 != L3 || frame.headroom() < GROW || L3 + inner_len > frame.len() {
         return false;
     }
     let Some(inner) = frame
         .bytes()
-        .get(l3..l3 + GROW)
+        .get(L3..L3 + GROW)
         .and_then(|h| <[u8; GROW]>::try_from(h).ok())
     else {
         return false;
     };
-    let header = outer.header(&inner, total as u16 - GROW as u16, next_ident);
+    let header = outer.header(&inner, inner_len as u16, next_ident);
     // Trim Ethernet padding, grow at the front, move the link header there.
-    if !frame.set_len(l3 + inner_len) || !frame.push_front(GROW) {
+    if !frame.set_len(L3 + inner_len) || !frame.push_front(GROW) {
         return false;
     }
     let buf = frame.bytes_mut();
     let (front, rest) = buf.split_at_mut(GROW);
-    front[..l3].copy_from_slice(&rest[..l3]);
-    front[l3 - 2..l3].copy_from_slice(&0x0800u16.to_be_bytes());
+    front[..L3].copy_from_slice(&rest[..L3]);
+    front[L3 - 2..L3].copy_from_slice(&0x0800u16.to_be_bytes());
     // The outer header goes between the link header and the inner packet.
-    buf[l3..l3 + GROW].copy_from_slice(&header);
+    buf[L3..L3 + GROW].copy_from_slice(&header);
     true
 }
 

@@ -35,7 +35,7 @@ impl Ipip4Header {
     /// starts with `inner` (TTL already decremented): as [`super::Outer::from_inner`]
     /// and [`super::encapsulate`] make it. `ident` gives the identification of a header
     /// without DF (called only then).
-    #[inline]
+    #[inline(always)]
     pub fn header(
         &self,
         inner: &[u8; 20],
@@ -59,7 +59,8 @@ impl Ipip4Header {
             + u32::from(id)
             + u32::from(flags)
             + u32::from(ttl_proto);
-        let csum = checksum::finish(sum);
+        // Never 0 (the first word is not): folds as `checksum::finish` does.
+        let csum = !checksum::fold_u64(u64::from(sum));
         let mut h = [0u8; 20];
         h[0..2].copy_from_slice(&first.to_be_bytes());
         h[2..4].copy_from_slice(&total.to_be_bytes());
