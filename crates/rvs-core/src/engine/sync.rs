@@ -105,9 +105,17 @@ pub(crate) fn count_slot(id: ConnId) -> usize {
 
 /// Where the flow cache counts the inbound packets of `c` for [`maybe_queue`]'s rule
 /// (`None` for connections never synced).
+///
+/// For a cached flow without a template, the packets [`maybe_queue`] may queue are
+/// exactly those for which `syncable && periodic_due(count)`: the other reason, a
+/// closing state the connection was not synced in yet, needs a change of state since
+/// its last inbound packet on the locked path (which syncs it in any closing state it
+/// reached), and every change of state voids the flow's ticket, so the packet after
+/// it takes the locked path anyway. Templated flows take the locked path on every
+/// packet (their template is considered on each).
 pub(crate) fn counter_of(c: &ConnView<'_>) -> Option<SyncCounter> {
     let flags = c.flags();
-    if flags.has(ConnFlags::ONE_PACKET) || flags.0 & ConnFlags::FWD_MASK == ConnFlags::FULLNAT {
+    if flags.has(ConnFlags::ONE_PACKET) || !synced_method(flags) {
         return None;
     }
     Some(SyncCounter {
