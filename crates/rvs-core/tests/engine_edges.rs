@@ -129,13 +129,18 @@ fn templates_are_listed_and_outlive_their_timeout_while_they_control_connections
     let mut w = e.worker(0);
     let c = (v4(CIP), 40200);
     fwd(run(&mut w, &tcp_frame(c, (v4(VIP), 80), SYN, b""), t(0)).0);
+    let template_state = |e: &Engine, now| {
+        let conns = e.connections(now);
+        let tmpl = conns.iter().find(|c| c.template).expect("template listed");
+        (tmpl.state.clone(), tmpl.client_port, tmpl.virt_port)
+    };
+    assert_eq!(template_state(&e, t(0)), ("NONE".to_string(), 0, 80));
+    // DR: the client's ACK establishes the connection (INPUT-ONLY table), which
+    // assures its template (`ip_vs_control_assure_ct`, whatever the method).
     fwd(run(&mut w, &tcp_frame(c, (v4(VIP), 80), ACK, b""), t(1)).0);
+    assert_eq!(template_state(&e, t(1)), ("ASSURED".to_string(), 0, 80));
     let conns = e.connections(t(1));
     let tmpl = conns.iter().find(|c| c.template).expect("template listed");
-    assert_eq!(
-        (tmpl.state.as_str(), tmpl.client_port, tmpl.virt_port),
-        ("NONE", 0, 80)
-    );
     assert_eq!(tmpl.expires_ms, 29_999, "30 s from its creation at t=0");
     // 60 s later the template's own timer has run out, but the ESTABLISHED
     // connection (900 s) still holds it.

@@ -60,7 +60,8 @@ impl Engine {
                 virt_port: c.virt.port,
                 dest: c.dest.addr,
                 dest_port: c.dest.port,
-                state: c.state.name().to_string(),
+                // A template is ASSURED once one of its connections was.
+                state: c.state_name().to_string(),
                 expires_ms: c.expires_in_ms(now),
                 pe_name: pe.as_ref().map(|_| super::pe_sip::PE_NAME.to_string()),
                 pe_data: pe,

@@ -208,14 +208,17 @@ impl ConnTable {
                         local,
                     };
                     // `ip_vs_control_assure_ct`: a controlled connection that becomes
-                    // established marks its template ASSURED (after the lock is
-                    // released: the template may live in another shard).
+                    // established (TCP, SCTP), or a UDP reply, marks its template
+                    // ASSURED (after the lock is released: the template may live in
+                    // another shard). Later UDP replies may take the flow cache: the
+                    // first one always takes this path.
                     let established = matches!(
                         t.to,
                         ConnState::Tcp(TcpState::Established)
                             | ConnState::Sctp(SctpState::Established)
                     );
-                    let assure = if established && t.to != t.from {
+                    let udp_reply = t.to == ConnState::Udp && dir == Direction::Out;
+                    let assure = if (established && t.to != t.from) || udp_reply {
                         view.control()
                     } else {
                         None
