@@ -111,6 +111,7 @@ impl<'a> Frame<'a> {
 
     /// Grow the frame at the front by `n` bytes (the new bytes are uninitialised
     /// garbage for the caller to fill). Returns false, changing nothing, without room.
+    #[inline]
     pub fn push_front(&mut self, n: usize) -> bool {
         if n > self.start {
             return false;
@@ -131,6 +132,7 @@ impl<'a> Frame<'a> {
     }
 
     /// Set the frame length (within the buffer). Returns false if there is no room.
+    #[inline]
     pub fn set_len(&mut self, len: usize) -> bool {
         if len > self.buf.len() - self.start {
             return false;
@@ -140,6 +142,7 @@ impl<'a> Frame<'a> {
     }
 
     /// The whole underlying buffer and the frame's offset in it.
+    #[inline]
     pub fn raw_mut(&mut self) -> (&mut [u8], usize) {
         (self.buf, self.start)
     }

@@ -85,28 +85,34 @@ pub(crate) fn ipip4(
     }
     // An untagged Ethernet header (a tagged one takes the general path).
     const L3: usize = 14;
-    if l3 != L3 || frame.headroom() < GROW || L3 + inner_len > frame.len() {
+    if l3 != L3 || L3 + inner_len > frame.len() {
         return false;
     }
-    let Some(inner) = frame
-        .bytes()
-        .get(L3..L3 + GROW)
+    // The outer frame in one slice: the new front, then the frame up to the end of
+    // its IP packet (Ethernet padding left behind).
+    let (buf, start) = frame.raw_mut();
+    let Some(front) = start.checked_sub(GROW) else {
+        return false;
+    };
+    let Some(pkt) = buf.get_mut(front..start + L3 + inner_len) else {
+        return false;
+    };
+    let Some(inner) = pkt
+        .get(GROW + L3..GROW + L3 + GROW)
         .and_then(|h| <[u8; GROW]>::try_from(h).ok())
     else {
         return false;
     };
     let header = outer.header(&inner, inner_len as u16, next_ident);
-    // Trim Ethernet padding, grow at the front, move the link header there.
-    if !frame.set_len(L3 + inner_len) || !frame.push_front(GROW) {
-        return false;
-    }
-    let buf = frame.bytes_mut();
-    let (front, rest) = buf.split_at_mut(GROW);
-    front[..L3].copy_from_slice(&rest[..L3]);
-    front[L3 - 2..L3].copy_from_slice(&0x0800u16.to_be_bytes());
-    // The outer header goes between the link header and the inner packet.
-    buf[L3..L3 + GROW].copy_from_slice(&header);
-    true
+    // The link header moves to the new front; the outer header goes between it and
+    // the inner packet.
+    let mut link = [0u8; L3];
+    link.copy_from_slice(&pkt[GROW..GROW + L3]);
+    pkt[..L3].copy_from_slice(&link);
+    pkt[L3 - 2..L3].copy_from_slice(&0x0800u16.to_be_bytes());
+    pkt[L3..L3 + GROW].copy_from_slice(&header);
+    // Both fit: checked above.
+    frame.set_len(L3 + inner_len) && frame.push_front(GROW)
 }
 
 /// Encapsulate the packet of `frame` (parsed as `ip`) towards `rip`.
