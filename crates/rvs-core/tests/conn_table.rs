@@ -825,7 +825,11 @@ fn workers_share_the_table_without_losing_accounting() {
             let (t, d, tpl) = (t.clone(), d.clone(), tpls[w as usize]);
             std::thread::spawn(move || {
                 for i in 0..5_000u32 {
-                    let now = Instant::from_millis(u64::from(i));
+                    // The threads' clocks drift apart as they run: kept within 1.25 s of
+                    // each other, less than a new entry's first timeout (state NONE,
+                    // 2 s), so that one thread's sweep cannot take another's entry
+                    // between its insertion and its first packet.
+                    let now = Instant::from_millis(u64::from(i / 4));
                     let client = Endpoint::new(
                         IpAddr::from([10, 8, w as u8, (i % 200) as u8]),
                         1024 + (i / 200) as u16,
