@@ -73,7 +73,7 @@ impl Worker {
             // out of registers on the common one.
             Hit::NoTtl => *verdict = time_exceeded(frame),
             Hit::Ipip(outer) => {
-                if !tunnel::ipip4(&self.sh.cfg, frame, fp.l3, fp.ip_len(), &outer) {
+                if !tunnel::ipip4(self.tunnel_limit, frame, fp.l3, fp.ip_len(), &outer) {
                     *verdict = self.tunnel(frame);
                 }
             }

@@ -65,22 +65,29 @@ fn next_ident() -> u16 {
     })
 }
 
+/// The longest outer packet a tunnel may send: the configured MTU, and 64 KiB.
+pub(crate) fn outer_limit(cfg: &EngineConfig) -> usize {
+    match cfg.mtu {
+        0 => usize::from(u16::MAX),
+        mtu => usize::from(mtu),
+    }
+}
+
 /// IPIP, IPv4 in IPv4, for a flow whose outer header is prepared ([`Ipip4Header`]):
 /// what [`encapsulate`] does in the common case, the inner packet (IPv4, its IP header
 /// at `l3`, `inner_len` bytes, TTL already taken) left in place. False, the frame
-/// unchanged, when the packet needs [`encapsulate`]: too big for the MTU or 64 KiB, no
-/// headroom, an unusual link header.
+/// unchanged, when the packet needs [`encapsulate`]: longer than `limit`
+/// ([`outer_limit`]) with its outer header, no headroom, an unusual link header.
 #[inline(always)]
 pub(crate) fn ipip4(
-    cfg: &EngineConfig,
+    limit: usize,
     frame: &mut Frame<'_>,
     l3: usize,
     inner_len: usize,
     outer: &Ipip4Header,
 ) -> bool {
     const GROW: usize = 20;
-    let total = GROW + inner_len;
-    if total > usize::from(u16::MAX) || (cfg.mtu != 0 && total > usize::from(cfg.mtu)) {
+    if GROW + inner_len > limit {
         return false;
     }
     // An untagged Ethernet header (a tagged one takes the general path).
@@ -134,7 +141,7 @@ pub(crate) fn encapsulate(
     let grow = tunnel::header_len(rip.is_ipv6(), &encap);
     let inner_len = ip.len();
     let total = grow + inner_len;
-    if total > usize::from(u16::MAX) || (cfg.mtu != 0 && total > usize::from(cfg.mtu)) {
+    if total > outer_limit(cfg) {
         return Err(DropReason::TooBig);
     }
     let src = match rip {

@@ -122,6 +122,8 @@ pub struct Worker {
     pub(super) pending: Cell<Option<FlowFill>>,
     /// Packets the flow cache forwarded (or dropped) without the locked path.
     cache_hits: u64,
+    /// The longest outer packet a tunnel may send (the configuration's, fixed).
+    pub(super) tunnel_limit: usize,
 }
 
 impl Worker {
@@ -131,6 +133,7 @@ impl Worker {
         // A key of its own, unknown outside: flows cannot be chosen to collide.
         let seed = std::collections::hash_map::RandomState::new().hash_one(index);
         let cache = FlowCache::new(sh.cfg.flow_cache, seed);
+        let tunnel_limit = super::tunnel::outer_limit(&sh.cfg);
         Worker {
             sh,
             index,
@@ -140,6 +143,7 @@ impl Worker {
             cache,
             pending: Cell::new(None),
             cache_hits: 0,
+            tunnel_limit,
         }
     }
 
