@@ -4,7 +4,8 @@
 //! lock and its state machine.
 //!
 //! The cache maps a packet's exact addresses, ports and protocol to what forwarding
-//! needs (the rewrite of the connection, its real server) and a
+//! needs, prepared once for the flow (its NAT rewrite or IPIP outer header with their
+//! checksum changes, its egress, its real server's and service's counters) and a
 //! [`FastTicket`] on the connection's entry. The ticket is checked on every packet
 //! against the entry's version word, which changes with anything that matters, so a
 //! hit forwards exactly as the locked path would; anything else (a miss, a void
@@ -12,7 +13,8 @@
 //! which refills the cache. A new configuration empties the cache (the real servers,
 //! the timeouts or the tunnel parameters may have changed).
 //!
-//! The cache is private to its worker: no locks, no atomics but the ticket check. Its
+//! The cache is private to its worker: no locks, no atomics but the ticket check and
+//! the worker's own counter cells. Its
 //! size is fixed at creation; two ways per set, so that the two directions of a
 //! connection handled by one worker, or two hot flows, rarely evict each other.
 
