@@ -14,9 +14,9 @@
 //! the timeouts or the tunnel parameters may have changed).
 //!
 //! The cache is private to its worker: no locks, no atomics but the ticket check and
-//! the worker's own counter cells. Its
-//! size is fixed at creation; two ways per set, so that the two directions of a
-//! connection handled by one worker, or two hot flows, rarely evict each other.
+//! the worker's own counter cells. Its size is fixed at creation; two ways per set, so
+//! that the two directions of a connection handled by one worker, or two hot flows,
+//! rarely evict each other.
 
 use super::config::EngineConfig;
 use super::registry::Registry;
