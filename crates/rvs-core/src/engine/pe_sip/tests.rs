@@ -80,6 +80,11 @@ fn engine(persistent: bool, method: ForwardMethod) -> Engine {
 }
 
 fn engine_with(persistent: bool, method: ForwardMethod, one_packet: bool) -> Engine {
+    engine_of(sip_service(persistent, method, one_packet))
+}
+
+/// One engine worker serving `svc`.
+fn engine_of(svc: VirtualService) -> Engine {
     let e = Engine::new(EngineConfig {
         workers: 1,
         max_conns: 4096,
@@ -91,7 +96,13 @@ fn engine_with(persistent: bool, method: ForwardMethod, one_packet: bool) -> Eng
         ..EngineConfig::default()
     })
     .unwrap();
-    let svc = VirtualService {
+    e.apply(&[svc], &[], Timeouts::default(), t(0));
+    e
+}
+
+/// UDP VIP:5060 with `--pe sip`, real servers RS1 and RS2.
+fn sip_service(persistent: bool, method: ForwardMethod, one_packet: bool) -> VirtualService {
+    VirtualService {
         config: ServiceConfig {
             key: ServiceKey::Addr {
                 proto: Protocol::Udp,
@@ -118,9 +129,7 @@ fn engine_with(persistent: bool, method: ForwardMethod, one_packet: bool) -> Eng
                 l_threshold: 0,
             })
             .collect(),
-    };
-    e.apply(&[svc], &[], Timeouts::default(), t(0));
-    e
+    }
 }
 
 /// Run a real server's datagram through `sip_conn_out`; the verdict and the frame.

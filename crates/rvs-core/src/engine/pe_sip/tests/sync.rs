@@ -161,38 +161,9 @@ fn pe_data_needs_a_known_engine_name_and_a_name_alone_is_ignored() {
 
 #[test]
 fn a_sip_template_for_a_service_without_the_engine_is_refused() {
-    let backup = Engine::new(EngineConfig {
-        workers: 1,
-        max_conns: 1024,
-        ..EngineConfig::default()
-    })
-    .unwrap();
-    let svc = VirtualService {
-        config: ServiceConfig {
-            key: ServiceKey::Addr {
-                proto: Protocol::Udp,
-                addr: ip(VIP),
-                port: 5060,
-            },
-            scheduler: SchedulerKind::Rr,
-            sched_flags: SchedFlags::default(),
-            persistence: Some(Persistence {
-                timeout: 60,
-                prefix_len: 32,
-            }),
-            one_packet: false,
-            pe_name: None,
-        },
-        dests: vec![DestConfig {
-            addr: ip(RS2),
-            port: 5060,
-            method: ForwardMethod::Masq,
-            weight: 1,
-            u_threshold: 0,
-            l_threshold: 0,
-        }],
-    };
-    backup.apply(&[svc], &[], Timeouts::default(), t(0));
+    let mut svc = sip_service(true, ForwardMethod::Masq, false);
+    svc.config.pe_name = None;
+    let backup = engine_of(svc);
     assert_eq!(
         backup.sync_import(&synced_template(b"call-A"), t(0)),
         Err(SyncImportError::NotSip)
