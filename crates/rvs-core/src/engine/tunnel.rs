@@ -113,13 +113,23 @@ pub(crate) fn ipip4(
     let header = outer.header(&inner, inner_len as u16, next_ident);
     // The link header moves to the new front; the outer header goes between it and
     // the inner packet.
-    let mut link = [0u8; L3];
-    link.copy_from_slice(&pkt[GROW..GROW + L3]);
-    pkt[..L3].copy_from_slice(&link);
-    pkt[L3 - 2..L3].copy_from_slice(&0x0800u16.to_be_bytes());
+    move_link_header(pkt, GROW, L3, 0x0800);
     pkt[L3..L3 + GROW].copy_from_slice(&header);
     // Both fit: checked above.
     frame.set_len(L3 + inner_len) && frame.push_front(GROW)
+}
+
+/// Move the link header (`eth_len` bytes at `grow`) to the front of `buf` and give it
+/// `ethertype`: the room left between is the outer header's. The two places do not
+/// overlap (`eth_len <= grow`); the usual untagged header is copied without a call.
+#[inline(always)]
+fn move_link_header(buf: &mut [u8], grow: usize, eth_len: usize, ethertype: u16) {
+    let (front, rest) = buf.split_at_mut(grow);
+    match eth_len {
+        14 => front[..14].copy_from_slice(&rest[..14]),
+        n => front[..n].copy_from_slice(&rest[..n]),
+    }
+    front[eth_len - 2..eth_len].copy_from_slice(&ethertype.to_be_bytes());
 }
 
 /// Encapsulate the packet of `frame` (parsed as `ip`) towards `rip`.
@@ -167,15 +177,8 @@ pub(crate) fn encapsulate(
         return Err(DropReason::NoHeadroom);
     }
     let buf = frame.bytes_mut();
-    // The new front and the old Ethernet header do not overlap (`grow` is at least
-    // 20 bytes); the usual untagged header is copied without a call.
-    let (front, rest) = buf.split_at_mut(grow);
-    match eth_len {
-        14 => front[..14].copy_from_slice(&rest[..14]),
-        n => front[..n].copy_from_slice(&rest[..n]),
-    }
     let ethertype: u16 = if rip.is_ipv6() { 0x86dd } else { 0x0800 };
-    buf[eth_len - 2..eth_len].copy_from_slice(&ethertype.to_be_bytes());
+    move_link_header(buf, grow, eth_len, ethertype);
     // Cannot fail: the room is there, the inner packet parsed, `src` and `rip` are of
     // one family and the length was checked.
     tunnel::encapsulate(buf, eth_len + grow, inner_len, &outer, &encap)
