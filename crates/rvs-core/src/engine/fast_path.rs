@@ -145,14 +145,14 @@ impl Worker {
         if !flow::decrement_ttl(bytes, fp) {
             return Hit::NoTtl;
         }
-        *verdict = match action {
-            InAction::Route { forward } => *forward,
+        match action {
+            InAction::Route { forward } => *verdict = *forward,
             InAction::Nat { forward, rewrite } => {
-                if rewrite.apply(bytes, fp) {
+                *verdict = if rewrite.apply(bytes, fp) {
                     *forward
                 } else {
                     Verdict::Drop(DropReason::Malformed)
-                }
+                };
             }
             InAction::Tunnel {
                 forward,
@@ -163,7 +163,7 @@ impl Worker {
                 return Hit::Ipip(*outer);
             }
             InAction::Tunnel { ipip: None, .. } => return Hit::Tunnel,
-        };
+        }
         Hit::Done
     }
 
